@@ -1,0 +1,16 @@
+"""sknorm: input scaling and hidden-layer norms as scikit-learn hyperparameters."""
+
+from ._estimators import NormMLPClassifier, NormMLPRegressor
+from ._pipeline import make_norm_pipeline, normalization_grid
+from ._scalers import InputScaler
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "InputScaler",
+    "NormMLPClassifier",
+    "NormMLPRegressor",
+    "__version__",
+    "make_norm_pipeline",
+    "normalization_grid",
+]

@@ -1,0 +1,747 @@
+"""scikit-learn estimators that own a skorch net training a normalized MLP.
+
+The estimators validate data the scikit-learn way, build the network from the
+data's shape at ``fit``, and hand the training loop to skorch
+(:class:`~skorch.NeuralNetClassifier` / :class:`~skorch.NeuralNetRegressor`,
+kept as ``net_``). They do not subclass skorch: a skorch net is not a
+scikit-learn estimator in the strict sense (``**kwargs`` parameters, attributes
+set in ``__init__``, index predictions, no input validation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
+from skorch import NeuralNetClassifier, NeuralNetRegressor
+from skorch.callbacks import EarlyStopping
+from skorch.dataset import ValidSplit
+
+from ._norms import BATCH_DEPENDENT_NORMS, NORMS
+from ._training import SliceLoader, fit_context
+from .nn import ACTIVATIONS, MLP, NORM_POSITIONS
+
+__all__ = ["NormMLPClassifier", "NormMLPRegressor"]
+
+#: Optimizer names accepted by ``optimizer=...``.
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
+    "rmsprop": torch.optim.RMSprop,
+}
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_PREDICT_CHUNK = 8192
+
+
+def _to_tensor(X: np.ndarray, device: str) -> torch.Tensor:
+    """Convert validated data to one float32 tensor, once per call."""
+    if X.dtype != np.float32 and X.size:
+        high, low = X.max(), X.min()
+        if high > _FLOAT32_MAX or low < -_FLOAT32_MAX:
+            raise ValueError(
+                "X contains values too large for float32 (largest magnitude "
+                f"{max(abs(high), abs(low)):.3g}); scale the input, e.g. with "
+                "InputScaler('standard')."
+            )
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if not X.flags.writeable:  # read-only memmaps: torch wants writable memory
+        X = X.copy()
+    return torch.from_numpy(X).to(device)
+
+
+class _BaseNormMLP(BaseEstimator):
+    """Shared fit/predict machinery; subclasses say how targets are encoded."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "norm": [StrOptions(set(NORMS))],
+        "norm_position": [StrOptions(set(NORM_POSITIONS))],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "norm_eps": [Interval(Real, 0, None, closed="neither")],
+        "norm_momentum": [Interval(Real, 0, 1, closed="both"), None],
+        "norm_affine": ["boolean"],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "callbacks": [list, None],
+        "warm_start": ["boolean"],
+        "device": [str],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # Set by subclasses.
+    _net_class: type = NeuralNetClassifier
+    _criterion: type = torch.nn.CrossEntropyLoss
+    _stratify: bool = False
+
+    # -- hooks for subclasses -------------------------------------------------
+    def _validate_targets(self, X, y, reset: bool):
+        """Validate ``X`` and ``y``; return ``(X, y_tensor, n_outputs)``."""
+        raise NotImplementedError
+
+    # -- fitting --------------------------------------------------------------
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, Integral):
+            sizes = (sizes,)
+        sizes = tuple(sizes)
+        if not all(isinstance(s, Integral) and s > 0 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _optimizer_kwargs(self) -> tuple[type, dict]:
+        opt = self.optimizer
+        cls = OPTIMIZERS[opt] if isinstance(opt, str) else opt
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+            raise ValueError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)} or a "
+                f"torch.optim.Optimizer subclass, got {opt!r}."
+            )
+        kwargs = {"optimizer__weight_decay": self.weight_decay}
+        if cls is torch.optim.SGD:
+            kwargs["optimizer__momentum"] = self.momentum
+        return cls, kwargs
+
+    def _callbacks(self, seed: int) -> list:
+        callbacks = []
+        for i, cb in enumerate(self.callbacks or []):
+            # Clone so that fitting never mutates the objects in the parameter.
+            if isinstance(cb, tuple):
+                callbacks.append((cb[0], clone(cb[1], safe=False)))
+            else:
+                callbacks.append((f"{type(cb).__name__}_{i}", clone(cb, safe=False)))
+        if self.early_stopping:
+            callbacks.append(
+                (
+                    "early_stopping",
+                    EarlyStopping(
+                        monitor="valid_loss",
+                        patience=self.n_iter_no_change,
+                        threshold=self.tol,
+                        threshold_mode="rel",
+                        load_best=True,
+                    ),
+                )
+            )
+        return callbacks
+
+    def _build_net(self, n_features: int, n_outputs: int, seed: int):
+        optimizer, optimizer_kwargs = self._optimizer_kwargs()
+        train_split = None
+        if self.early_stopping:
+            train_split = ValidSplit(
+                self.validation_fraction, stratified=self._stratify, random_state=seed
+            )
+        extra = {} if self.verbose else {"callbacks__print_log": None}
+        return self._net_class(
+            module=MLP,
+            module__n_features=n_features,
+            module__n_outputs=n_outputs,
+            module__hidden_layer_sizes=self._hidden_sizes(),
+            module__norm=self.norm,
+            module__norm_position=self.norm_position,
+            module__activation=self.activation,
+            module__dropout=self.dropout,
+            module__norm_eps=self.norm_eps,
+            module__norm_momentum=self.norm_momentum,
+            module__norm_affine=self.norm_affine,
+            criterion=self._criterion,
+            optimizer=optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=SliceLoader,
+            iterator_train__shuffle=True,
+            iterator_train__merge_singleton=True,
+            iterator_valid=SliceLoader,
+            train_split=train_split,
+            callbacks=self._callbacks(seed),
+            verbose=self.verbose,
+            device=self.device,
+            **optimizer_kwargs,
+            **extra,
+        )
+
+    def _fit(self, X, y, *, incremental: bool):
+        self._validate_params()
+        self._hidden_sizes()
+        self._optimizer_kwargs()
+        warm = incremental and hasattr(self, "net_")
+        X, y_tensor, n_outputs = self._validate_targets(X, y, reset=not warm)
+        if self.norm in BATCH_DEPENDENT_NORMS and X.shape[0] < 2:
+            raise ValueError(
+                f"norm={self.norm!r} needs at least 2 samples to compute batch "
+                f"statistics; got n_samples={X.shape[0]}."
+            )
+        seed = int(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
+        X_tensor = _to_tensor(X, self.device)
+        y_tensor = y_tensor.to(self.device)
+        with fit_context(seed, self.n_threads, self.device):
+            if warm:
+                self.net_.partial_fit(X_tensor, y_tensor)
+            else:
+                self.net_ = self._build_net(X.shape[1], n_outputs, seed)
+                self.net_.fit(X_tensor, y_tensor)
+        self.n_iter_ = len(self.net_.history)
+        return self
+
+    def _forward(self, X) -> np.ndarray:
+        """Validated ``X`` -> the module's raw outputs, as a float64 array.
+
+        On the CPU the forward pass runs in float64 (the trained float32 weights
+        cast once per call): float32 matrix kernels round differently for
+        different batch sizes, and a row's prediction must not depend on which
+        rows share its batch. Other devices run in float32.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        module = self.net_.module_
+        device = torch.device(self.net_.device)
+        dtype = torch.float64 if device.type == "cpu" else torch.float32
+        state = {
+            name: tensor.to(dtype)
+            for name, tensor in module.state_dict(keep_vars=True).items()
+            if tensor.is_floating_point()
+        }
+        module.eval()
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                Xc = torch.as_tensor(X[start : start + _PREDICT_CHUNK], dtype=dtype)
+                out = torch.func.functional_call(module, state, (Xc.to(device),))
+                chunks.append(self._output_nonlinearity(out).cpu().numpy())
+        return np.concatenate(chunks).astype(np.float64, copy=False)
+
+    def _output_nonlinearity(self, out: torch.Tensor) -> torch.Tensor:
+        return out
+
+    @property
+    def history_(self):
+        """skorch's :class:`~skorch.history.History` of the last fit."""
+        check_is_fitted(self)
+        return self.net_.history
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
+    """Neural-network classifier whose hidden layers carry batch, layer or no norm.
+
+    A scikit-learn classifier that trains :class:`sknorm.nn.MLP` with skorch's
+    training loop and cross-entropy on the logits. It accepts numpy arrays and
+    pandas DataFrames (cast to float32 inside), string or integer labels
+    (:meth:`predict` returns the labels), and infers the input width and the
+    number of classes at :meth:`fit`. Every hyperparameter is a plain value, so
+    grids over ``norm``, ``hidden_layer_sizes`` or ``lr`` stay readable.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(128, 128)
+        Width of each hidden layer.
+    norm : {"none", "batch", "layer"}, default="batch"
+        Normalization in every hidden block: :class:`torch.nn.BatchNorm1d`
+        (per-feature statistics over the mini-batch, running statistics at
+        inference), :class:`torch.nn.LayerNorm` (per-sample statistics, the same
+        at training and inference) or none.
+    norm_position : {"before", "after"}, default="before"
+        The norm sits before the activation (as in the batch-norm paper) or
+        after it. See :class:`sknorm.nn.MLP`.
+    activation : str, default="relu"
+        Hidden activation: "relu", "leaky_relu", "elu", "gelu", "silu", "tanh",
+        "logistic" or "identity".
+    dropout : float, default=0.0
+        Dropout probability at the end of each hidden block.
+    norm_eps : float, default=1e-5
+        ``eps`` of the norm layers.
+    norm_momentum : float or None, default=0.1
+        Batch norm's running-statistics momentum, torch convention (Keras'
+        ``momentum=0.99`` is ``0.01`` here); None means a cumulative average.
+    norm_affine : bool, default=True
+        Learn the norm's scale and shift (gamma and beta).
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
+default="adam"
+        The optimizer; "sgd" uses ``momentum``.
+    lr : float, default=1e-3
+        Learning rate.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimizer.
+    momentum : float, default=0.9
+        Momentum of the "sgd" optimizer; ignored by the others.
+    batch_size : int, default=128
+        Rows per mini-batch. A last training batch of a single sample is merged
+        into the one before it, so batch norm never sees a batch of one.
+    max_epochs : int, default=100
+        Passes over the training data.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data (stratified) and
+        stop when its loss has not improved by ``tol`` (relative) for
+        ``n_iter_no_change`` epochs, restoring the best weights
+        (skorch's :class:`~skorch.callbacks.EarlyStopping`). Without it, all the
+        data is used for training: there is no hidden validation split.
+    validation_fraction : float, default=0.1
+        Share of the data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    tol : float, default=1e-4
+        Relative improvement early stopping counts as progress.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Extra skorch callbacks (e.g. :class:`~skorch.callbacks.LRScheduler`,
+        :class:`~skorch.callbacks.Checkpoint`,
+        :class:`~skorch.callbacks.ProgressBar`); cloned at each fit.
+    warm_start : bool, default=False
+        When fitted, continue training the current network for ``max_epochs``
+        more epochs instead of starting anew.
+    device : str, default="cpu"
+        Torch device, e.g. "cuda". The training data is moved there once per fit.
+    n_threads : int or None, default=None
+        Torch threads used while fitting. None: ``OMP_NUM_THREADS`` when set (as
+        joblib and Dask workers set it, so parallel searches do not
+        oversubscribe), else every core available to the process.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialization, shuffling and dropout through a private
+        copy of torch's RNG; the global torch RNG is left untouched. An int
+        makes fits reproducible.
+    verbose : int, default=0
+        Print skorch's per-epoch log when positive.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetClassifier
+        The fitted skorch net; ``net_.module_`` is the trained
+        :class:`sknorm.nn.MLP`.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during :meth:`fit`, when ``X`` has string column
+        names.
+    n_iter_ : int
+        Epochs trained so far.
+    history_ : skorch.history.History
+        Per-epoch and per-batch records of training (``train_loss``, ...).
+
+    See Also
+    --------
+    NormMLPRegressor : The regressor.
+    sknorm.make_norm_pipeline : Put an :class:`InputScaler` in front.
+    sklearn.neural_network.MLPClassifier : scikit-learn's MLP, without norms.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sknorm import NormMLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = NormMLPClassifier(norm="layer", max_epochs=50, random_state=0)
+    >>> clf.fit(X, y).score(X, y) > 0.9
+    True
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 3)
+    """
+
+    _net_class = NeuralNetClassifier
+    _criterion = torch.nn.CrossEntropyLoss
+    _stratify = True
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Sequence[int] = (128, 128),
+        *,
+        norm: str = "batch",
+        norm_position: str = "before",
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm_eps: float = 1e-5,
+        norm_momentum: float | None = 0.1,
+        norm_affine: bool = True,
+        optimizer: str | type = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        batch_size: int = 128,
+        max_epochs: int = 100,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+        callbacks: list | None = None,
+        warm_start: bool = False,
+        device: str = "cpu",
+        n_threads: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.norm = norm
+        self.norm_position = norm_position
+        self.activation = activation
+        self.dropout = dropout
+        self.norm_eps = norm_eps
+        self.norm_momentum = norm_momentum
+        self.norm_affine = norm_affine
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate_targets(self, X, y, reset: bool):
+        X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, reset=reset)
+        check_classification_targets(y)
+        if reset:
+            encoder = LabelEncoder().fit(y)
+            self.classes_ = encoder.classes_
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    "Classifier can't train when only one class is present "
+                    f"(got only {self.classes_[0]!r})."
+                )
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(
+                f"y contains labels {unknown.tolist()} not seen in the first fit "
+                f"(classes_={self.classes_.tolist()}); refit with warm_start=False."
+            )
+        y_encoded = np.searchsorted(self.classes_, y)
+        return X, torch.from_numpy(y_encoded.astype(np.int64)), len(self.classes_)
+
+    def fit(self, X, y) -> NormMLPClassifier:
+        """Train the network on ``X`` and labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (numpy array or DataFrame of numbers).
+        y : array-like of shape (n_samples,)
+            Class labels (strings or integers).
+
+        Returns
+        -------
+        self : NormMLPClassifier
+            The fitted classifier.
+        """
+        return self._fit(X, y, incremental=self.warm_start)
+
+    def _output_nonlinearity(self, out: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(out, dim=1)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (softmax of the logits), one column per class.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to predict.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``.
+        """
+        return self._forward(X)
+
+    def predict(self, X) -> np.ndarray:
+        """Most probable class label for each row of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to predict.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        proba = self._forward(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        return tags
+
+
+class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
+    """Neural-network regressor whose hidden layers carry batch, layer or no norm.
+
+    A scikit-learn regressor that trains :class:`sknorm.nn.MLP` with skorch's
+    training loop and the mean squared error. It accepts numpy arrays and pandas
+    DataFrames (cast to float32 inside), 1-D or 2-D targets (predictions have
+    the same number of dimensions as the ``y`` seen at fit), and infers the
+    input and output widths at :meth:`fit`.
+
+    Parameters
+    ----------
+    hidden_layer_sizes : tuple of int, default=(128, 128)
+        Width of each hidden layer.
+    norm : {"none", "batch", "layer"}, default="batch"
+        Normalization in every hidden block: :class:`torch.nn.BatchNorm1d`,
+        :class:`torch.nn.LayerNorm` or none.
+    norm_position : {"before", "after"}, default="before"
+        The norm sits before the activation (as in the batch-norm paper) or
+        after it. See :class:`sknorm.nn.MLP`.
+    activation : str, default="relu"
+        Hidden activation: "relu", "leaky_relu", "elu", "gelu", "silu", "tanh",
+        "logistic" or "identity".
+    dropout : float, default=0.0
+        Dropout probability at the end of each hidden block.
+    norm_eps : float, default=1e-5
+        ``eps`` of the norm layers.
+    norm_momentum : float or None, default=0.1
+        Batch norm's running-statistics momentum, torch convention (Keras'
+        ``momentum=0.99`` is ``0.01`` here); None means a cumulative average.
+    norm_affine : bool, default=True
+        Learn the norm's scale and shift (gamma and beta).
+    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
+default="adam"
+        The optimizer; "sgd" uses ``momentum``.
+    lr : float, default=1e-3
+        Learning rate.
+    weight_decay : float, default=0.0
+        L2 penalty passed to the optimizer.
+    momentum : float, default=0.9
+        Momentum of the "sgd" optimizer; ignored by the others.
+    batch_size : int, default=128
+        Rows per mini-batch. A last training batch of a single sample is merged
+        into the one before it, so batch norm never sees a batch of one.
+    max_epochs : int, default=100
+        Passes over the training data.
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the training data and stop when its
+        loss has not improved by ``tol`` (relative) for ``n_iter_no_change``
+        epochs, restoring the best weights. Without it there is no hidden
+        validation split.
+    validation_fraction : float, default=0.1
+        Share of the data held out when ``early_stopping=True``.
+    n_iter_no_change : int, default=10
+        Patience of early stopping, in epochs.
+    tol : float, default=1e-4
+        Relative improvement early stopping counts as progress.
+    scale_target : bool, default=True
+        Standardize the targets for training (each output to zero mean, unit
+        variance, with :class:`~sklearn.preprocessing.StandardScaler`) and undo
+        it at prediction, so the loss and learning rate do not depend on the
+        targets' units.
+    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
+        Extra skorch callbacks; cloned at each fit.
+    warm_start : bool, default=False
+        When fitted, continue training for ``max_epochs`` more epochs.
+    device : str, default="cpu"
+        Torch device, e.g. "cuda".
+    n_threads : int or None, default=None
+        Torch threads used while fitting; see :class:`NormMLPClassifier`.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialization, shuffling and dropout through a private copy of
+        torch's RNG. An int makes fits reproducible.
+    verbose : int, default=0
+        Print skorch's per-epoch log when positive.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetRegressor
+        The fitted skorch net; ``net_.module_`` is the trained
+        :class:`sknorm.nn.MLP`.
+    target_scaler_ : StandardScaler or None
+        The fitted target scaler when ``scale_target=True``.
+    n_outputs_ : int
+        Number of regression targets.
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Feature names seen during :meth:`fit`, when ``X`` has string column
+        names.
+    n_iter_ : int
+        Epochs trained so far.
+    history_ : skorch.history.History
+        Per-epoch and per-batch records of training.
+
+    See Also
+    --------
+    NormMLPClassifier : The classifier.
+    sklearn.neural_network.MLPRegressor : scikit-learn's MLP, without norms.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknorm import NormMLPRegressor
+    >>> rng = np.random.RandomState(0)
+    >>> X = rng.normal(size=(200, 3))
+    >>> y = 100 * X[:, 0] - 50 * X[:, 1] + 7
+    >>> reg = NormMLPRegressor(norm="layer", max_epochs=50, random_state=0)
+    >>> reg.fit(X, y).score(X, y) > 0.95
+    True
+    """
+
+    _net_class = NeuralNetRegressor
+    _criterion = torch.nn.MSELoss
+    _stratify = False
+
+    _parameter_constraints: dict = {
+        **_BaseNormMLP._parameter_constraints,
+        "scale_target": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Sequence[int] = (128, 128),
+        *,
+        norm: str = "batch",
+        norm_position: str = "before",
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm_eps: float = 1e-5,
+        norm_momentum: float | None = 0.1,
+        norm_affine: bool = True,
+        optimizer: str | type = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        batch_size: int = 128,
+        max_epochs: int = 100,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+        scale_target: bool = True,
+        callbacks: list | None = None,
+        warm_start: bool = False,
+        device: str = "cpu",
+        n_threads: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.norm = norm
+        self.norm_position = norm_position
+        self.activation = activation
+        self.dropout = dropout
+        self.norm_eps = norm_eps
+        self.norm_momentum = norm_momentum
+        self.norm_affine = norm_affine
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.scale_target = scale_target
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _validate_targets(self, X, y, reset: bool):
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            dtype=FLOAT_DTYPES,
+            multi_output=True,
+            y_numeric=True,
+            reset=reset,
+        )
+        y = np.asarray(y, dtype=np.float64)
+        y_2d = y.reshape(-1, 1) if y.ndim == 1 else y
+        if reset:
+            self._y_ndim = y.ndim
+            self.n_outputs_ = y_2d.shape[1]
+            self.target_scaler_ = (
+                StandardScaler().fit(y_2d) if self.scale_target else None
+            )
+        elif y_2d.shape[1] != self.n_outputs_:
+            raise ValueError(
+                f"y has {y_2d.shape[1]} outputs, but the fitted regressor has "
+                f"{self.n_outputs_}; refit with warm_start=False."
+            )
+        if self.target_scaler_ is not None:
+            y_2d = self.target_scaler_.transform(y_2d)
+        return X, torch.from_numpy(y_2d.astype(np.float32)), self.n_outputs_
+
+    def fit(self, X, y) -> NormMLPRegressor:
+        """Train the network on ``X`` and targets ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (numpy array or DataFrame of numbers).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        self : NormMLPRegressor
+            The fitted regressor.
+        """
+        return self._fit(X, y, incremental=self.warm_start)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted targets for ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to predict.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
+            1-D when the ``y`` seen at fit was 1-D.
+        """
+        y_pred = self._forward(X)
+        if self.target_scaler_ is not None:
+            y_pred = self.target_scaler_.inverse_transform(y_pred)
+        return y_pred.ravel() if self._y_ndim == 1 else y_pred
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

@@ -1,0 +1,196 @@
+"""Input scaling as one transformer whose method is a plain string.
+
+scikit-learn only: the arithmetic is scikit-learn's own scalers, delegated to.
+"""
+
+from __future__ import annotations
+
+from numbers import Real
+
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, clone
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
+
+__all__ = ["SCALINGS", "InputScaler"]
+
+#: The values ``InputScaler(method=...)`` accepts.
+SCALINGS = ("none", "minmax", "standard")
+
+
+class InputScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
+    """Scale input features by a method named with a string.
+
+    One transformer for every input scaling, so that the scaling is an ordinary
+    hyperparameter: ``GridSearchCV`` sweeps ``scale__method`` over
+    ``["none", "minmax", "standard"]`` and ``cv_results_`` reads ``"minmax"``,
+    not an object repr. The arithmetic is scikit-learn's
+    :class:`~sklearn.preprocessing.MinMaxScaler` (``(x - min) / (max - min)``
+    mapped onto ``feature_range``) and
+    :class:`~sklearn.preprocessing.StandardScaler` (``(x - mean) / std``),
+    fitted on the training data only; constant features get a scale of 1, so no
+    division by zero.
+
+    Parameters
+    ----------
+    method : {"none", "minmax", "standard"}, default="standard"
+        ``"none"`` validates and passes the data through unchanged.
+    feature_range : tuple (min, max), default=(0, 1)
+        Target range of ``"minmax"``; ignored by the other methods.
+    clip : bool, default=False
+        ``"minmax"`` only: clip transformed values of unseen data to
+        ``feature_range``.
+    with_mean : bool, default=True
+        ``"standard"`` only: center the data.
+    with_std : bool, default=True
+        ``"standard"`` only: scale the data to unit variance.
+    copy : bool, default=True
+        Set to False to scale float arrays in place where possible.
+
+    Attributes
+    ----------
+    scaler_ : MinMaxScaler, StandardScaler or None
+        The fitted scikit-learn scaler doing the work (None for ``"none"``).
+    n_features_in_ : int
+        Number of features seen during :meth:`fit`.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during :meth:`fit`, when ``X`` has string column
+        names.
+
+    See Also
+    --------
+    sklearn.preprocessing.MinMaxScaler : The ``"minmax"`` arithmetic.
+    sklearn.preprocessing.StandardScaler : The ``"standard"`` arithmetic.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sknorm import InputScaler
+    >>> X = np.array([[0.0, 10.0], [1.0, 20.0], [2.0, 30.0]])
+    >>> InputScaler("minmax").fit_transform(X)
+    array([[0. , 0. ],
+           [0.5, 0.5],
+           [1. , 1. ]])
+    >>> InputScaler("standard").fit(X).transform([[1.0, 40.0]])
+    array([[0.        , 2.44948974]])
+    """
+
+    _parameter_constraints: dict = {
+        "method": [StrOptions(set(SCALINGS))],
+        "feature_range": [tuple],
+        "clip": ["boolean"],
+        "with_mean": ["boolean"],
+        "with_std": ["boolean"],
+        "copy": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        method: str = "standard",
+        *,
+        feature_range: tuple[float, float] = (0, 1),
+        clip: bool = False,
+        with_mean: bool = True,
+        with_std: bool = True,
+        copy: bool = True,
+    ) -> None:
+        self.method = method
+        self.feature_range = feature_range
+        self.clip = clip
+        self.with_mean = with_mean
+        self.with_std = with_std
+        self.copy = copy
+
+    def _make_scaler(self):
+        if self.method == "minmax":
+            if len(self.feature_range) != 2 or not all(
+                isinstance(v, Real) for v in self.feature_range
+            ):
+                raise ValueError(
+                    "feature_range must be a (min, max) pair of numbers, got "
+                    f"{self.feature_range!r}."
+                )
+            return MinMaxScaler(
+                feature_range=self.feature_range, clip=self.clip, copy=self.copy
+            )
+        if self.method == "standard":
+            return StandardScaler(
+                with_mean=self.with_mean, with_std=self.with_std, copy=self.copy
+            )
+        return None
+
+    def fit(self, X, y=None) -> InputScaler:
+        """Learn the scaling from the training data ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data; NaN and infinite values are rejected.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : InputScaler
+            The fitted transformer.
+        """
+        self._validate_params()
+        scaler = self._make_scaler()
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=True)
+        self.scaler_ = None if scaler is None else clone(scaler).fit(X)
+        return self
+
+    def transform(self, X):
+        """Scale ``X`` with the statistics learned in :meth:`fit`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to scale.
+
+        Returns
+        -------
+        X_scaled : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        # The delegate copies (or not) as ``copy`` says; only "none" copies here.
+        X = validate_data(
+            self,
+            X,
+            dtype=FLOAT_DTYPES,
+            reset=False,
+            copy=self.copy and self.scaler_ is None,
+        )
+        if self.scaler_ is None:
+            return X
+        return self.scaler_.transform(X)
+
+    def inverse_transform(self, X):
+        """Undo the scaling.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Scaled data.
+
+        Returns
+        -------
+        X_original : ndarray of shape (n_samples, n_features)
+        """
+        check_is_fitted(self)
+        # The delegate copies (or not) as ``copy`` says; only "none" copies here.
+        X = validate_data(
+            self,
+            X,
+            dtype=FLOAT_DTYPES,
+            reset=False,
+            copy=self.copy and self.scaler_ is None,
+        )
+        if self.scaler_ is None:
+            return X
+        return self.scaler_.inverse_transform(X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags

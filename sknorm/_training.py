@@ -1,0 +1,151 @@
+"""Training-loop plumbing shared by the estimators: batching, threads and seeds.
+
+Torch only. skorch drives the loop; this module gives it an iterator that slices
+in-memory tensors (no per-sample ``Dataset.__getitem__``, no ``DataLoader``
+collation) and the context in which a fit runs (torch threads, private RNG).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+import torch
+from torch.utils.data import DataLoader, Subset
+
+__all__ = ["SliceLoader", "default_num_threads", "fit_context"]
+
+
+def _tensors_of(dataset) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """Return ``(X, y)`` tensors behind a skorch ``Dataset`` or a ``Subset`` of one.
+
+    ``None`` when the dataset is not backed by in-memory tensors.
+    """
+    indices = None
+    if isinstance(dataset, Subset):
+        indices = torch.as_tensor(dataset.indices, dtype=torch.long)
+        dataset = dataset.dataset
+    X = getattr(dataset, "X", None)
+    y = getattr(dataset, "y", None)
+    if not isinstance(X, torch.Tensor) or not (
+        y is None or isinstance(y, torch.Tensor)
+    ):
+        return None
+    if indices is not None:
+        indices = indices.to(X.device)
+        X = X.index_select(0, indices)
+        y = None if y is None else y.index_select(0, indices)
+    return X, y
+
+
+class SliceLoader:
+    """Mini-batches of a tensor-backed dataset by slicing, for skorch's loop.
+
+    skorch calls ``SliceLoader(dataset, batch_size=..., **iterator_kwargs)`` once
+    per fit (and once per prediction); each iteration over it is one epoch. The
+    tensors are taken from the dataset once, so no data is converted or copied
+    per epoch or per batch beyond the batch itself.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset or torch.utils.data.Subset
+        Holds ``X`` and ``y`` as tensors (what the sknorm estimators pass). Any
+        other dataset falls back to a plain :class:`torch.utils.data.DataLoader`.
+    batch_size : int, default=128
+        Rows per mini-batch.
+    shuffle : bool, default=False
+        Draw a new permutation (from torch's RNG) every epoch.
+    merge_singleton : bool, default=False
+        Fold a last batch of one sample into the batch before it, so batch norm
+        never sees a training batch of size one (skorch issue #477).
+    """
+
+    def __init__(
+        self,
+        dataset,
+        batch_size: int = 128,
+        shuffle: bool = False,
+        merge_singleton: bool = False,
+    ) -> None:
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.merge_singleton = merge_singleton
+        self._tensors = _tensors_of(dataset)
+
+    def _bounds(self, n: int) -> list[tuple[int, int]]:
+        starts = list(range(0, n, self.batch_size))
+        bounds = [(s, min(s + self.batch_size, n)) for s in starts]
+        if (
+            self.merge_singleton
+            and len(bounds) > 1
+            and bounds[-1][1] - bounds[-1][0] == 1
+        ):
+            bounds[-2:] = [(bounds[-2][0], n)]
+        return bounds
+
+    def __len__(self) -> int:
+        return len(self._bounds(len(self.dataset)))
+
+    def __iter__(self) -> Iterator:
+        if self._tensors is None:
+            yield from DataLoader(
+                self.dataset, batch_size=self.batch_size, shuffle=self.shuffle
+            )
+            return
+        X, y = self._tensors
+        n = X.shape[0]
+        if self.shuffle:
+            perm = torch.randperm(n, device=X.device)
+            for start, stop in self._bounds(n):
+                idx = perm[start:stop]
+                yield (
+                    X.index_select(0, idx),
+                    None if y is None else y.index_select(0, idx),
+                )
+        else:
+            for start, stop in self._bounds(n):
+                yield X[start:stop], None if y is None else y[start:stop]
+
+
+def default_num_threads() -> int:
+    """Torch threads a fit uses when the user does not say (``n_threads=None``).
+
+    ``OMP_NUM_THREADS`` when it is set: joblib's process workers (what
+    ``GridSearchCV(n_jobs=k)`` uses) set it to ``cores // k`` and Dask workers to
+    1, so parallel fits never oversubscribe the cores. Otherwise every core this
+    process may run on.
+    """
+    env = os.environ.get("OMP_NUM_THREADS", "")
+    if env.strip().isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(os.cpu_count() or 1, 1)
+
+
+@contextlib.contextmanager
+def fit_context(seed: int | None, n_threads: int | None, device: str = "cpu"):
+    """Run a fit with ``n_threads`` torch threads and, if ``seed`` is given, a
+    private copy of torch's RNG seeded with it.
+
+    The global thread count and RNG state are restored on exit, so a seeded fit
+    neither depends on nor changes the caller's random state.
+    """
+    previous_threads = torch.get_num_threads()
+    threads = n_threads if n_threads is not None else default_num_threads()
+    if threads != previous_threads:
+        torch.set_num_threads(threads)
+    try:
+        if seed is None:
+            yield
+            return
+        devices = [] if str(device).startswith("cpu") else None
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        if torch.get_num_threads() != previous_threads:
+            torch.set_num_threads(previous_threads)
