@@ -235,7 +235,7 @@ class _BaseNormMLP(BaseEstimator):
         chunks = []
         with torch.no_grad():
             for start in range(0, X.shape[0], _PREDICT_CHUNK):
-                Xc = torch.as_tensor(X[start : start + _PREDICT_CHUNK], dtype=dtype)
+                Xc = torch.tensor(X[start : start + _PREDICT_CHUNK], dtype=dtype)
                 out = torch.func.functional_call(module, state, (Xc.to(device),))
                 chunks.append(self._output_nonlinearity(out).cpu().numpy())
         return np.concatenate(chunks).astype(np.float64, copy=False)

@@ -103,12 +103,14 @@ class InputScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
 
     def _make_scaler(self):
         if self.method == "minmax":
-            if len(self.feature_range) != 2 or not all(
-                isinstance(v, Real) for v in self.feature_range
+            if (
+                len(self.feature_range) != 2
+                or not all(isinstance(v, Real) for v in self.feature_range)
+                or not self.feature_range[0] < self.feature_range[1]
             ):
                 raise ValueError(
-                    "feature_range must be a (min, max) pair of numbers, got "
-                    f"{self.feature_range!r}."
+                    "feature_range must be a (min, max) pair of numbers with "
+                    f"min < max, got {self.feature_range!r}."
                 )
             return MinMaxScaler(
                 feature_range=self.feature_range, clip=self.clip, copy=self.copy

@@ -1,0 +1,315 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_diabetes,
+    load_iris,
+    make_regression,
+)
+from sklearn.model_selection import cross_val_score
+from skorch import NeuralNetClassifier, NeuralNetRegressor
+from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
+
+from sknorm import NormMLPClassifier, NormMLPRegressor, make_norm_pipeline
+from sknorm._estimators import OPTIMIZERS
+
+FAST = {"hidden_layer_sizes": (32,), "max_epochs": 5, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def iris():
+    X, y = load_iris(return_X_y=True)
+    return X, np.array(["setosa", "versicolor", "virginica"])[y]
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    return load_breast_cancer(return_X_y=True)
+
+
+class RecordThreads(Callback):
+    """Write torch's thread count during training into the history."""
+
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("torch_threads", torch.get_num_threads())
+
+
+# -- labels, shapes, data types -------------------------------------------------
+def test_classifier_string_labels(iris):
+    X, y = iris
+    clf = NormMLPClassifier(norm="batch", max_epochs=40, random_state=0).fit(X, y)
+    assert_array_equal(clf.classes_, ["setosa", "versicolor", "virginica"])
+    pred = clf.predict(X)
+    assert pred.dtype == y.dtype and set(pred) <= set(y)
+    assert clf.score(X, y) > 0.9
+    proba = clf.predict_proba(X)
+    assert proba.shape == (150, 3) and proba.dtype == np.float64
+    assert_allclose(proba.sum(1), 1, rtol=1e-6)
+    assert_array_equal(clf.classes_[proba.argmax(1)], pred)
+
+
+def test_classifier_integer_and_bool_labels(cancer):
+    X, y = cancer
+    for labels in (y + 10, y.astype(bool)):
+        clf = NormMLPClassifier(**FAST).fit(X[:100], labels[:100])
+        assert_array_equal(clf.classes_, np.unique(labels[:100]))
+        assert set(clf.predict(X[:20])) <= set(clf.classes_)
+
+
+def test_net_is_a_skorch_net_with_history(cancer):
+    X, y = cancer
+    clf = NormMLPClassifier(**FAST).fit(X, y)
+    assert isinstance(clf.net_, NeuralNetClassifier)
+    assert clf.history_ is clf.net_.history
+    assert clf.n_iter_ == 5 == len(clf.history_)
+    assert all(np.isfinite(clf.history_[:, "train_loss"]))
+    reg = NormMLPRegressor(**FAST).fit(X, y.astype(float))
+    assert isinstance(reg.net_, NeuralNetRegressor)
+    # Cross-entropy on logits, not skorch's NLLLoss default.
+    assert isinstance(clf.net_.criterion_, torch.nn.CrossEntropyLoss)
+
+
+def test_no_hidden_validation_split(cancer):
+    X, y = cancer
+    clf = NormMLPClassifier(**FAST).fit(X, y)
+    assert clf.net_.train_split is None
+    first_epoch = clf.history_[0]
+    assert sum(b["train_batch_size"] for b in first_epoch["batches"]) == len(X)
+    assert "valid_loss" not in first_epoch
+
+
+@pytest.mark.parametrize("n_samples", [129, 257])
+def test_batch_norm_never_sees_a_batch_of_one(cancer, n_samples):
+    X, y = cancer
+    clf = NormMLPClassifier(norm="batch", batch_size=128, max_epochs=2, random_state=0)
+    clf.fit(X[:n_samples], y[:n_samples])
+    sizes = [b["train_batch_size"] for b in clf.history_[0]["batches"]]
+    assert min(sizes) > 1 and sum(sizes) == n_samples
+
+
+def test_regressor_targets_1d_and_2d():
+    X, y = make_regression(200, 5, n_targets=2, random_state=0)
+    reg = NormMLPRegressor(**FAST)
+    assert reg.fit(X, y).predict(X).shape == (200, 2)
+    assert reg.n_outputs_ == 2
+    assert reg.fit(X, y[:, 0]).predict(X).shape == (200,)
+    assert reg.fit(X, y[:, :1]).predict(X).shape == (200, 1)
+    assert reg.predict(X).dtype == np.float64
+
+
+def test_regressor_learns_targets_in_large_units():
+    X, y = load_diabetes(return_X_y=True)  # targets in the hundreds
+    reg = NormMLPRegressor(norm="layer", random_state=0).fit(X, y)
+    assert reg.score(X, y) > 0.5
+    assert reg.target_scaler_.mean_[0] == pytest.approx(y.mean())
+    unscaled = NormMLPRegressor(norm="layer", scale_target=False, random_state=0)
+    assert unscaled.fit(X, y).target_scaler_ is None
+
+
+def test_dataframe_input_sets_feature_names(cancer):
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    clf = NormMLPClassifier(**FAST).fit(X, y)
+    assert_array_equal(clf.feature_names_in_, X.columns)
+    assert clf.n_features_in_ == 30
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(X.to_numpy()[:3])
+
+
+def test_accepts_float32_float64_and_int(cancer):
+    X, y = cancer
+    for dtype in (np.float32, np.float64, np.int64):
+        clf = NormMLPClassifier(**FAST).fit(X[:100].astype(dtype), y[:100])
+        assert clf.predict(X[:5].astype(dtype)).shape == (5,)
+
+
+# -- reproducibility ------------------------------------------------------------
+def test_random_state_reproducible_and_leaves_global_rng_alone(cancer):
+    X, y = cancer
+    torch_state = torch.get_rng_state()
+    np_state = np.random.get_state()[1].copy()  # noqa: NPY002
+    a = NormMLPClassifier(**FAST, dropout=0.2).fit(X, y).predict_proba(X)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    assert_array_equal(np.random.get_state()[1], np_state)  # noqa: NPY002
+    b = clone(NormMLPClassifier(**FAST, dropout=0.2)).fit(X, y).predict_proba(X)
+    assert_array_equal(a, b)
+    c = NormMLPClassifier(**{**FAST, "random_state": 1}, dropout=0.2).fit(X, y)
+    assert not np.array_equal(a, c.predict_proba(X))
+
+
+def test_prediction_does_not_depend_on_batch_composition(cancer):
+    X, y = cancer
+    for norm in ("batch", "layer", "none"):
+        clf = NormMLPClassifier(**FAST, norm=norm).fit(X, y)
+        full = clf.predict_proba(X)
+        alone = np.vstack([clf.predict_proba(X[i : i + 1]) for i in range(0, 40)])
+        assert_allclose(alone, full[:40], rtol=1e-12, atol=1e-12)
+        shuffled = np.random.RandomState(0).permutation(len(X))
+        assert_allclose(clf.predict_proba(X[shuffled]), full[shuffled], atol=1e-12)
+
+
+# -- skorch features ------------------------------------------------------------
+def test_skorch_callbacks_plug_in_and_are_not_mutated(cancer, tmp_path):
+    X, y = cancer
+    scheduler = LRScheduler(policy="StepLR", step_size=2, gamma=0.5)
+    stopper = EarlyStopping(monitor="train_loss", patience=2, threshold=10.0)
+    checkpoint = Checkpoint(dirname=str(tmp_path), monitor="train_loss_best")
+    clf = NormMLPClassifier(
+        **{**FAST, "max_epochs": 20},
+        callbacks=[scheduler, ("stop", stopper), checkpoint],
+    ).fit(X, y)
+    assert clf.n_iter_ < 20  # a 1000% improvement threshold stops it early
+    lrs = [g["lr"] for g in clf.net_.optimizer_.param_groups]
+    assert lrs[0] < 1e-3  # the scheduler ran
+    assert (tmp_path / "params.pt").exists()
+    assert stopper.dynamic_threshold_ is None  # the parameter's objects were cloned
+
+
+def test_progress_bar_callback(cancer, capsys):
+    from skorch.callbacks import ProgressBar
+
+    X, y = cancer
+    NormMLPClassifier(**FAST, callbacks=[ProgressBar()]).fit(X[:100], y[:100])
+
+
+def test_early_stopping_holds_out_a_stratified_split(cancer):
+    X, y = cancer
+    clf = NormMLPClassifier(
+        hidden_layer_sizes=(32,),
+        max_epochs=300,
+        early_stopping=True,
+        validation_fraction=0.2,
+        n_iter_no_change=3,
+        random_state=0,
+    ).fit(X, y)
+    assert clf.n_iter_ < 300
+    assert "valid_loss" in clf.history_[-1]
+    batches = clf.history_[0]["batches"]
+    n_train = sum(b["train_batch_size"] for b in batches if "train_batch_size" in b)
+    assert n_train == len(X) - round(0.2 * len(X))
+
+
+def test_warm_start_continues_training(cancer):
+    X, y = cancer
+    clf = NormMLPClassifier(**FAST, warm_start=True).fit(X, y)
+    net = clf.net_
+    clf.fit(X, y)
+    assert clf.net_ is net and clf.n_iter_ == 10
+    cold = NormMLPClassifier(**FAST).fit(X, y)
+    net = cold.net_
+    assert cold.fit(X, y).net_ is not net and cold.n_iter_ == 5
+
+
+@pytest.mark.parametrize(
+    "optimizer", ["adam", "adamw", "sgd", "rmsprop", torch.optim.Adagrad]
+)
+def test_optimizers(cancer, optimizer):
+    X, y = cancer
+    clf = make_norm_pipeline(NormMLPClassifier(**FAST, optimizer=optimizer)).fit(X, y)
+    expected = OPTIMIZERS.get(optimizer, optimizer)
+    assert type(clf[-1].net_.optimizer_) is expected
+    assert clf.score(X, y) > 0.7
+    if optimizer == "sgd":
+        assert clf[-1].net_.optimizer_.param_groups[0]["momentum"] == 0.9
+
+
+def test_thread_policy(cancer, monkeypatch):
+    X, y = cancer
+    before = torch.get_num_threads()
+    clf = NormMLPClassifier(**FAST, n_threads=1, callbacks=[RecordThreads()]).fit(X, y)
+    assert set(clf.history_[:, "torch_threads"]) == {1}
+    assert torch.get_num_threads() == before  # restored after the fit
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    clf = NormMLPClassifier(**FAST, callbacks=[RecordThreads()]).fit(X, y)
+    assert set(clf.history_[:, "torch_threads"]) == {1}
+
+
+# -- defaults and bad input ---------------------------------------------------------
+def test_defaults_learn_well(cancer):
+    X, y = cancer
+    scores = cross_val_score(
+        make_norm_pipeline(NormMLPClassifier(random_state=0)), X, y
+    )
+    assert scores.mean() >= 0.96
+
+
+@pytest.mark.parametrize("Estimator", [NormMLPClassifier, NormMLPRegressor])
+@pytest.mark.parametrize(
+    "make_bad, match",
+    [
+        (lambda X, y: (np.where(X == X[0, 0], np.nan, X), y), "NaN"),
+        (lambda X, y: (np.where(X == X[0, 0], np.inf, X), y), "infinity"),
+        (lambda X, y: (X[:0], y[:0]), "0 sample"),
+        (lambda X, y: (X * 1e300, y), "too large for float32"),
+        (lambda X, y: (X[:50], y), "inconsistent numbers of samples"),
+        (lambda X, y: (X, np.where(np.arange(len(y)) == 3, np.nan, y)), "NaN"),
+    ],
+)
+def test_bad_input_gets_a_clear_value_error(cancer, Estimator, make_bad, match):
+    X, y = cancer
+    Xb, yb = make_bad(X, y.astype(float))
+    with pytest.raises(ValueError, match=match):
+        Estimator(**FAST).fit(Xb, yb)
+
+
+def test_classifier_target_errors(cancer):
+    X, _ = cancer
+    with pytest.raises(ValueError, match="one class"):
+        NormMLPClassifier(**FAST).fit(X, np.zeros(len(X)))
+    with pytest.raises(ValueError, match="Unknown label type: continuous"):
+        NormMLPClassifier(**FAST).fit(X, np.linspace(0, 1, len(X)))
+
+
+def test_wrong_number_of_features_at_predict(cancer):
+    X, y = cancer
+    clf = NormMLPClassifier(**FAST).fit(X, y)
+    with pytest.raises(ValueError, match="X has 5 features, but NormMLPClassifier is"):
+        clf.predict(X[:, :5])
+
+
+def test_batch_norm_needs_two_samples():
+    with pytest.raises(ValueError, match="n_samples=1"):
+        NormMLPRegressor(**FAST, norm="batch").fit([[1.0, 2.0]], [3.0])
+    pred = (
+        NormMLPRegressor(**FAST, norm="layer")
+        .fit([[1.0, 2.0]], [3.0])
+        .predict([[1, 2]])
+    )
+    assert np.isfinite(pred).all()
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"norm": "group"}, "'norm' parameter"),
+        ({"hidden_layer_sizes": (10, 0)}, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": (10, 2.5)}, "hidden_layer_sizes"),
+        ({"optimizer": "lbfgs"}, "'optimizer' parameter"),
+        ({"lr": 0}, "'lr' parameter"),
+        ({"dropout": 1.0}, "'dropout' parameter"),
+        ({"batch_size": 0}, "'batch_size' parameter"),
+        ({"activation": "swish"}, "'activation' parameter"),
+    ],
+)
+def test_bad_parameters_are_named(cancer, params, match):
+    X, y = cancer
+    with pytest.raises(ValueError, match=match):
+        NormMLPClassifier(**{**FAST, **params}).fit(X, y)
+
+
+def test_pickle_round_trip(cancer):
+    import pickle
+
+    X, y = cancer
+    pipe = make_norm_pipeline(NormMLPClassifier(**FAST)).fit(X, y)
+    again = pickle.loads(pickle.dumps(pipe))
+    assert_array_equal(again.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_dataframe_with_text_column_is_rejected():
+    df = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": ["x", "y", "x", "y"]})
+    with pytest.raises(ValueError, match="could not convert string to float"):
+        NormMLPClassifier(**FAST).fit(df, [0, 1, 0, 1])

@@ -1,0 +1,148 @@
+import pytest
+import torch
+from numpy.testing import assert_allclose
+from torch import nn
+
+from sknorm._norms import NORMS, make_norm
+from sknorm.nn import ACTIVATIONS, MLP
+
+
+def _block_layers(model):
+    return [list(dict(block.named_children())) for block in model.hidden]
+
+
+def test_structure_and_output_layer_has_no_norm():
+    model = MLP(5, 3, (16, 8), norm="batch")
+    assert len(model.hidden) == 2
+    assert [b.linear.out_features for b in model.hidden] == [16, 8]
+    assert all(isinstance(b.norm, nn.BatchNorm1d) for b in model.hidden)
+    assert isinstance(model.output, nn.Linear)
+    assert (model.output.in_features, model.output.out_features) == (8, 3)
+    assert model(torch.randn(7, 5)).shape == (7, 3)
+
+
+def test_no_hidden_layers_is_a_linear_model():
+    model = MLP(4, 2, ())
+    assert len(model.hidden) == 0
+    assert model.output.in_features == 4
+
+
+@pytest.mark.parametrize(
+    "position, order",
+    [
+        ("before", ["linear", "norm", "activation", "dropout"]),
+        ("after", ["linear", "activation", "norm", "dropout"]),
+    ],
+)
+def test_norm_position(position, order):
+    model = MLP(4, 2, (8, 8), norm="layer", norm_position=position)
+    assert _block_layers(model) == [order, order]
+
+
+@pytest.mark.parametrize(
+    "norm, cls",
+    [("none", nn.Identity), ("batch", nn.BatchNorm1d), ("layer", nn.LayerNorm)],
+)
+def test_norm_choice(norm, cls):
+    model = MLP(4, 2, (8,), norm=norm)
+    assert isinstance(model.hidden[0].norm, cls)
+
+
+def test_norm_options_are_passed_through():
+    bn = MLP(
+        4, 2, (8,), norm="batch", norm_eps=1e-3, norm_momentum=0.01, norm_affine=False
+    )
+    layer = bn.hidden[0].norm
+    assert (layer.eps, layer.momentum, layer.affine) == (1e-3, 0.01, False)
+    ln = MLP(4, 2, (8,), norm="layer", norm_eps=1e-3, norm_affine=False).hidden[0].norm
+    assert ln.eps == 1e-3 and not ln.elementwise_affine
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_activations(activation):
+    model = MLP(4, 2, (8,), activation=activation)
+    assert isinstance(model.hidden[0].activation, ACTIVATIONS[activation])
+
+
+def test_dropout():
+    model = MLP(4, 2, (8,), dropout=0.3)
+    assert model.hidden[0].dropout.p == 0.3
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"norm": "group"}, "Unknown norm"),
+        ({"norm_position": "middle"}, "norm_position"),
+        ({"activation": "swish2"}, "Unknown activation"),
+    ],
+)
+def test_bad_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MLP(4, 2, (8,), **kwargs)
+
+
+def test_make_norm_unknown_name():
+    with pytest.raises(ValueError, match="expected one of"):
+        make_norm("weight", 4)
+    assert set(NORMS) == {"none", "batch", "layer"}
+
+
+def _pre_and_post_norm(model, X):
+    """Return the input and output of the first block's norm layer."""
+    seen = {}
+
+    def hook(module, inputs, output):
+        seen["in"], seen["out"] = inputs[0].detach(), output.detach()
+
+    handle = model.hidden[0].norm.register_forward_hook(hook)
+    model(X)
+    handle.remove()
+    return seen["in"], seen["out"]
+
+
+def test_batch_norm_normalizes_each_feature_over_the_batch_in_training():
+    torch.manual_seed(0)
+    model = MLP(6, 2, (16,), norm="batch").train()
+    X = torch.randn(64, 6) * 5 + 3
+    pre, post = _pre_and_post_norm(model, X)
+    assert_allclose(post.mean(0), 0, atol=1e-5)
+    assert_allclose(post.var(0, unbiased=False), 1, atol=1e-3)
+    # ... and that is the formula with the batch's own statistics.
+    expected = (pre - pre.mean(0)) / torch.sqrt(pre.var(0, unbiased=False) + 1e-5)
+    assert_allclose(post, expected, atol=1e-5)
+
+
+def test_batch_norm_uses_running_statistics_in_eval():
+    torch.manual_seed(0)
+    model = MLP(6, 2, (16,), norm="batch", norm_momentum=0.1).train()
+    bn = model.hidden[0].norm
+    for _ in range(20):
+        model(torch.randn(32, 6) * 2 + 1)
+    model.eval()
+    X = torch.randn(5, 6)
+    pre, post = _pre_and_post_norm(model, X)
+    expected = (pre - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps)
+    assert_allclose(post, expected, atol=1e-5)
+    # Eval output of one row does not depend on the other rows of its batch.
+    with torch.no_grad():
+        assert_allclose(model(X[:1]), model(X)[:1], atol=1e-6)
+
+
+def test_layer_norm_normalizes_each_sample_and_is_the_same_in_train_and_eval():
+    torch.manual_seed(0)
+    model = MLP(6, 2, (16,), norm="layer")
+    X = torch.randn(8, 6) * 4 - 2
+    pre, post = _pre_and_post_norm(model.train(), X)
+    assert_allclose(post.mean(1), 0, atol=1e-5)
+    assert_allclose(post.var(1, unbiased=False), 1, atol=1e-3)
+    expected = (pre - pre.mean(1, keepdim=True)) / torch.sqrt(
+        pre.var(1, unbiased=False, keepdim=True) + 1e-5
+    )
+    assert_allclose(post, expected, atol=1e-5)
+    with torch.no_grad():
+        train_out = model.train()(X)
+        eval_out = model.eval()(X)
+        single = model(X[:1])
+    assert_allclose(train_out, eval_out)
+    assert_allclose(single, eval_out[:1], atol=1e-6)

@@ -1,0 +1,91 @@
+import os
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_breast_cancer, load_diabetes
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_validate
+from skorch.callbacks import Callback
+
+from sknorm import (
+    InputScaler,
+    NormMLPClassifier,
+    NormMLPRegressor,
+    make_norm_pipeline,
+    normalization_grid,
+)
+
+
+class RecordThreads(Callback):
+    def on_epoch_end(self, net, **kwargs):
+        net.history.record("torch_threads", torch.get_num_threads())
+
+
+def test_make_norm_pipeline_steps():
+    net = NormMLPClassifier()
+    pipe = make_norm_pipeline(net, scaling="minmax")
+    assert [name for name, _ in pipe.steps] == ["scale", "net"]
+    assert isinstance(pipe["scale"], InputScaler) and pipe["scale"].method == "minmax"
+    assert pipe["net"] is net
+    with pytest.raises(ValueError, match="Unknown scaling 'zscore'"):
+        make_norm_pipeline(net, scaling="zscore")
+
+
+def test_normalization_grid():
+    assert normalization_grid() == {
+        "scale__method": ["none", "minmax", "standard"],
+        "net__norm": ["none", "batch", "layer"],
+    }
+    grid = normalization_grid("standard", ["layer"], norm_position=["before", "after"])
+    assert grid == {
+        "scale__method": ["standard"],
+        "net__norm": ["layer"],
+        "net__norm_position": ["before", "after"],
+    }
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"scalings": ["minmax", "l2"]}, r"Unknown scalings \['l2'\]"),
+        ({"norms": ["group"]}, r"Unknown norms \['group'\]"),
+        ({"norms": []}, "at least one"),
+        ({"lr": []}, "lr must list at least one value"),
+    ],
+)
+def test_normalization_grid_rejects_bad_names(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        normalization_grid(**kwargs)
+
+
+def test_grid_search_3x3_regression_end_to_end():
+    X, y = load_diabetes(return_X_y=True)
+    pipe = make_norm_pipeline(NormMLPRegressor(max_epochs=30, random_state=0))
+    search = GridSearchCV(pipe, normalization_grid(), cv=3, n_jobs=2).fit(X, y)
+    assert len(search.cv_results_["params"]) == 9
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert search.best_score_ > 0.4
+
+
+def test_randomized_search_takes_the_grid():
+    X, y = load_breast_cancer(return_X_y=True)
+    pipe = make_norm_pipeline(NormMLPClassifier((16,), max_epochs=3, random_state=0))
+    search = RandomizedSearchCV(
+        pipe, normalization_grid(), n_iter=3, cv=2, random_state=0
+    )
+    assert len(search.fit(X, y).cv_results_["params"]) == 3
+
+
+def test_parallel_workers_use_one_torch_thread_per_core():
+    """With n_jobs=2 on joblib's process workers, each fit gets cores // 2 threads."""
+    X, y = load_breast_cancer(return_X_y=True)
+    net = NormMLPClassifier(
+        (16,), max_epochs=2, random_state=0, callbacks=[RecordThreads()]
+    )
+    out = cross_validate(
+        make_norm_pipeline(net), X, y, cv=2, n_jobs=2, return_estimator=True
+    )
+    cores = len(os.sched_getaffinity(0))
+    for pipe in out["estimator"]:
+        threads = set(pipe["net"].history_[:, "torch_threads"])
+        assert threads == {max(cores // 2, 1)} or threads == {1}

@@ -1,0 +1,148 @@
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.model_selection import GridSearchCV
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+from sklearn.utils._param_validation import InvalidParameterError
+
+from sknorm import InputScaler, NormMLPClassifier, make_norm_pipeline
+from sknorm._scalers import SCALINGS
+
+
+@pytest.fixture
+def data():
+    rng = np.random.RandomState(0)
+    # An age-like and a tuition-like column: very different scales.
+    X_train = np.c_[rng.uniform(18, 80, 50), rng.uniform(1e3, 5e4, 50)]
+    X_test = np.c_[rng.uniform(10, 90, 20), rng.uniform(0, 6e4, 20)]
+    return X_train, X_test
+
+
+def test_minmax_matches_formula(data):
+    X_train, X_test = data
+    lo, hi = X_train.min(axis=0), X_train.max(axis=0)
+    scaler = InputScaler("minmax").fit(X_train)
+    assert_allclose(scaler.transform(X_train), (X_train - lo) / (hi - lo))
+    # Statistics come from the training data only.
+    assert_allclose(scaler.transform(X_test), (X_test - lo) / (hi - lo))
+
+
+def test_minmax_feature_range_and_clip(data):
+    X_train, X_test = data
+    lo, hi = X_train.min(axis=0), X_train.max(axis=0)
+    Xt = InputScaler("minmax", feature_range=(-1, 1)).fit(X_train).transform(X_test)
+    assert_allclose(Xt, 2 * (X_test - lo) / (hi - lo) - 1)
+    clipped = InputScaler("minmax", clip=True).fit(X_train).transform(X_test)
+    assert clipped.min() >= 0 and clipped.max() <= 1
+    assert Xt.min() < -1  # without clip the test data leaves the range
+
+
+def test_standard_matches_formula(data):
+    X_train, X_test = data
+    mean, std = X_train.mean(axis=0), X_train.std(axis=0)  # population std
+    scaler = InputScaler("standard").fit(X_train)
+    assert_allclose(scaler.transform(X_train), (X_train - mean) / std)
+    assert_allclose(scaler.transform(X_test), (X_test - mean) / std)
+    assert_allclose(
+        InputScaler("standard", with_mean=False).fit(X_train).transform(X_test),
+        X_test / std,
+    )
+    assert_allclose(
+        InputScaler("standard", with_std=False).fit(X_train).transform(X_test),
+        X_test - mean,
+    )
+
+
+def test_none_passes_through_a_copy(data):
+    X_train, _ = data
+    Xt = InputScaler("none").fit_transform(X_train)
+    assert_array_equal(Xt, X_train)
+    assert Xt is not X_train
+
+
+@pytest.mark.parametrize(
+    "method, sklearn_scaler",
+    [("minmax", MinMaxScaler()), ("standard", StandardScaler())],
+)
+def test_delegates_to_sklearn(data, method, sklearn_scaler):
+    X_train, X_test = data
+    ours = InputScaler(method).fit(X_train)
+    assert type(ours.scaler_) is type(sklearn_scaler)
+    assert_array_equal(
+        ours.transform(X_test), sklearn_scaler.fit(X_train).transform(X_test)
+    )
+
+
+@pytest.mark.parametrize("method", SCALINGS)
+def test_constant_feature_gives_finite_values(method):
+    X = np.c_[np.full(10, 3.0), np.arange(10.0)]
+    Xt = InputScaler(method).fit_transform(X)
+    assert np.isfinite(Xt).all()
+    if method != "none":
+        assert_allclose(Xt[:, 0], 0.0)
+
+
+@pytest.mark.parametrize("method", SCALINGS)
+def test_inverse_transform_round_trip(data, method):
+    X_train, X_test = data
+    scaler = InputScaler(method).fit(X_train)
+    assert_allclose(scaler.inverse_transform(scaler.transform(X_test)), X_test)
+
+
+@pytest.mark.parametrize("method", SCALINGS)
+def test_feature_names_and_pandas_output(data, method):
+    X_train, _ = data
+    df = pd.DataFrame(X_train, columns=["age", "tuition"])
+    scaler = InputScaler(method).set_output(transform="pandas").fit(df)
+    assert_array_equal(scaler.get_feature_names_out(), ["age", "tuition"])
+    out = scaler.transform(df)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == ["age", "tuition"]
+
+
+def test_float32_is_preserved(data):
+    X_train, _ = data
+    for method in SCALINGS:
+        assert InputScaler(method).fit_transform(X_train.astype(np.float32)).dtype == (
+            np.float32
+        )
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"method": "robustish"}, "method"),
+        ({"method": "minmax", "feature_range": (0, 1, 2)}, "feature_range"),
+        ({"method": "minmax", "feature_range": (1, 0)}, "feature_range"),
+    ],
+)
+def test_bad_parameters_are_named(data, params, match):
+    with pytest.raises(ValueError, match=match):
+        InputScaler(**params).fit(data[0])
+
+
+def test_unknown_method_is_invalid_parameter_error(data):
+    with pytest.raises(InvalidParameterError, match="'method' parameter"):
+        InputScaler("l2").fit(data[0])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_input_is_rejected(data, bad):
+    X = data[0].copy()
+    X[3, 1] = bad
+    with pytest.raises(ValueError, match=r"NaN|infinity"):
+        InputScaler("standard").fit(X)
+
+
+def test_sklearn_scalers_work_as_alternative_steps():
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    X, y = X[:200], y[:200]
+    pipe = make_norm_pipeline(NormMLPClassifier((16,), max_epochs=3, random_state=0))
+    search = GridSearchCV(
+        pipe, {"scale": [MinMaxScaler(), StandardScaler(), InputScaler("minmax")]}, cv=2
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 3
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()

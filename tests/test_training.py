@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+import torch
+from skorch.dataset import Dataset
+from torch.utils.data import Subset, TensorDataset
+
+from sknorm._training import SliceLoader, default_num_threads, fit_context
+
+
+def _dataset(n=10):
+    X = torch.arange(n * 2, dtype=torch.float32).reshape(n, 2)
+    return Dataset(X, torch.arange(n))
+
+
+def test_slices_in_order_without_shuffle():
+    loader = SliceLoader(_dataset(10), batch_size=4)
+    batches = list(loader)
+    assert len(loader) == 3 == len(batches)
+    assert [b[1].tolist() for b in batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert torch.equal(batches[0][0], _dataset(10).X[:4])
+
+
+def test_shuffle_covers_every_row_once_and_changes_per_epoch():
+    loader = SliceLoader(_dataset(50), batch_size=8, shuffle=True)
+    torch.manual_seed(0)
+    first = torch.cat([y for _, y in loader])
+    second = torch.cat([y for _, y in loader])
+    assert sorted(first.tolist()) == list(range(50)) == sorted(second.tolist())
+    assert not torch.equal(first, second)
+    for X, y in loader:  # rows stay paired with their targets
+        assert torch.equal(X[:, 0], 2 * y.float())
+
+
+@pytest.mark.parametrize("n, sizes", [(9, [4, 5]), (10, [4, 4, 2]), (1, [1])])
+def test_merge_singleton(n, sizes):
+    loader = SliceLoader(_dataset(n), batch_size=4, merge_singleton=True)
+    assert [len(y) for _, y in loader] == sizes
+    assert len(loader) == len(sizes)
+
+
+def test_subset_and_prediction_without_y():
+    subset = Subset(_dataset(10), [1, 3, 5])
+    assert [y.tolist() for _, y in SliceLoader(subset, batch_size=2)] == [[1, 3], [5]]
+    X_only = Dataset(torch.zeros(5, 2), None)
+    assert [yb for _, yb in SliceLoader(X_only, batch_size=2)] == [None, None, None]
+
+
+def test_falls_back_to_dataloader_for_other_datasets():
+    ds = TensorDataset(torch.zeros(6, 2), torch.arange(6))
+    batches = list(SliceLoader(ds, batch_size=4))
+    assert [len(b[1]) for b in batches] == [4, 2]
+
+
+def test_default_num_threads_reads_omp_num_threads(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert default_num_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert default_num_threads() >= 1
+
+
+def test_fit_context_restores_threads_and_rng():
+    before_threads = torch.get_num_threads()
+    before_rng = torch.get_rng_state()
+    with fit_context(seed=123, n_threads=1):
+        assert torch.get_num_threads() == 1
+        a = torch.rand(3)
+    with fit_context(seed=123, n_threads=1):
+        b = torch.rand(3)
+    assert torch.equal(a, b)
+    assert torch.get_num_threads() == before_threads
+    assert torch.equal(torch.get_rng_state(), before_rng)
+    with fit_context(seed=None, n_threads=None):
+        assert np.isfinite(torch.rand(1).item())
