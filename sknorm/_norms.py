@@ -71,7 +71,7 @@ def make_norm(
     --------
     >>> from sknorm._norms import make_norm
     >>> make_norm("layer", 4)
-    LayerNorm((4,), eps=1e-05, elementwise_affine=True)
+    LayerNorm((4,), eps=1e-05, elementwise_affine=True, bias=True)
     """
     try:
         factory = NORMS[name]

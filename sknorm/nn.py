@@ -78,7 +78,7 @@ class MLP(nn.Module):
       (hidden): Sequential(
         (0): Sequential(
           (linear): Linear(in_features=4, out_features=8, bias=True)
-          (norm): LayerNorm((8,), eps=1e-05, elementwise_affine=True)
+          (norm): LayerNorm((8,), eps=1e-05, elementwise_affine=True, bias=True)
           (activation): ReLU()
           (dropout): Dropout(p=0.0, inplace=False)
         )
