@@ -25,8 +25,8 @@ from skorch import NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 
-from ._norms import BATCH_DEPENDENT_NORMS, NORMS
-from ._training import SliceLoader, fit_context
+from ._norms import BATCH_DEPENDENT_NORMS, NORM_DEFAULTS, NORMS
+from ._training import SliceLoader, StopOnNonFiniteLoss, fit_context
 from .nn import ACTIVATIONS, MLP, NORM_POSITIONS
 
 __all__ = ["NormMLPClassifier", "NormMLPRegressor"]
@@ -71,9 +71,15 @@ class _BaseNormMLP(BaseEstimator):
         "norm_position": [StrOptions(set(NORM_POSITIONS))],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "dropout": [Interval(Real, 0, 1, closed="left")],
-        "norm_eps": [Interval(Real, 0, None, closed="neither")],
+        "norm_defaults": [StrOptions(set(NORM_DEFAULTS))],
+        "norm_eps": [Interval(Real, 0, None, closed="neither"), None],
         "norm_momentum": [Interval(Real, 0, 1, closed="both"), None],
         "norm_affine": ["boolean"],
+        "norm_groups": [Interval(Integral, 1, None, closed="left")],
+        "virtual_batch_size": [Interval(Integral, 2, None, closed="left")],
+        "renorm_rmax": [Interval(Real, 1, None, closed="left")],
+        "renorm_dmax": [Interval(Real, 0, None, closed="left")],
+        "renorm_warmup_steps": [Interval(Integral, 0, None, closed="left")],
         "optimizer": [StrOptions(set(OPTIMIZERS)), type],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -128,8 +134,13 @@ class _BaseNormMLP(BaseEstimator):
             kwargs["optimizer__momentum"] = self.momentum
         return cls, kwargs
 
+    def _norm_setting(self, name: str) -> float:
+        """``norm_eps`` / ``norm_momentum``, or the ``norm_defaults`` value if None."""
+        value = getattr(self, f"norm_{name}")
+        return NORM_DEFAULTS[self.norm_defaults][name] if value is None else value
+
     def _callbacks(self, seed: int) -> list:
-        callbacks = []
+        callbacks = [("stop_on_non_finite_loss", StopOnNonFiniteLoss())]
         for i, cb in enumerate(self.callbacks or []):
             # Clone so that fitting never mutates the objects in the parameter.
             if isinstance(cb, tuple):
@@ -168,9 +179,14 @@ class _BaseNormMLP(BaseEstimator):
             module__norm_position=self.norm_position,
             module__activation=self.activation,
             module__dropout=self.dropout,
-            module__norm_eps=self.norm_eps,
-            module__norm_momentum=self.norm_momentum,
+            module__norm_eps=self._norm_setting("eps"),
+            module__norm_momentum=self._norm_setting("momentum"),
             module__norm_affine=self.norm_affine,
+            module__norm_groups=self.norm_groups,
+            module__virtual_batch_size=self.virtual_batch_size,
+            module__renorm_rmax=self.renorm_rmax,
+            module__renorm_dmax=self.renorm_dmax,
+            module__renorm_warmup_steps=self.renorm_warmup_steps,
             criterion=self._criterion,
             optimizer=optimizer,
             lr=self.lr,
@@ -269,11 +285,15 @@ class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
     ----------
     hidden_layer_sizes : tuple of int, default=(128, 128)
         Width of each hidden layer.
-    norm : {"none", "batch", "layer"}, default="batch"
+    norm : {"none", "batch", "layer", "rms", "group", "ghost", "batch_renorm"}, \
+default="batch"
         Normalization in every hidden block: :class:`torch.nn.BatchNorm1d`
         (per-feature statistics over the mini-batch, running statistics at
         inference), :class:`torch.nn.LayerNorm` (per-sample statistics, the same
-        at training and inference) or none.
+        at training and inference), :class:`torch.nn.RMSNorm`,
+        :class:`torch.nn.GroupNorm`, ghost batch norm (batch statistics over
+        virtual batches of ``virtual_batch_size`` rows), batch renormalization
+        (Ioffe, 2017) or none.
     norm_position : {"before", "after"}, default="before"
         The norm sits before the activation (as in the batch-norm paper) or
         after it. See :class:`sknorm.nn.MLP`.
@@ -282,13 +302,31 @@ class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
         "logistic" or "identity".
     dropout : float, default=0.0
         Dropout probability at the end of each hidden block.
-    norm_eps : float, default=1e-5
-        ``eps`` of the norm layers.
-    norm_momentum : float or None, default=0.1
-        Batch norm's running-statistics momentum, torch convention (Keras'
-        ``momentum=0.99`` is ``0.01`` here); None means a cumulative average.
+    norm_defaults : {"torch", "keras"}, default="torch"
+        Where ``norm_eps`` and ``norm_momentum`` come from when left at None:
+        torch's ``eps=1e-5, momentum=0.1`` or the Keras tutorial's
+        ``epsilon=1e-3, momentum=0.99``, which is ``momentum=0.01`` in torch's
+        convention (torch weighs the new batch, Keras the old running value).
+    norm_eps : float or None, default=None
+        ``eps`` of the norm layers; None takes it from ``norm_defaults``.
+    norm_momentum : float or None, default=None
+        Running-statistics momentum of the batch norms, torch convention; None
+        takes it from ``norm_defaults``.
     norm_affine : bool, default=True
         Learn the norm's scale and shift (gamma and beta).
+    norm_groups : int, default=8
+        Groups of ``norm="group"``; must divide every hidden width.
+    virtual_batch_size : int, default=32
+        Rows per virtual batch of ``norm="ghost"``.
+    renorm_rmax : float, default=3.0
+        Largest correction r of ``norm="batch_renorm"`` (clipped to
+        ``[1/rmax, rmax]``).
+    renorm_dmax : float, default=5.0
+        Largest correction d of ``norm="batch_renorm"`` (clipped to
+        ``[-dmax, dmax]``).
+    renorm_warmup_steps : int, default=100
+        Training steps over which batch renorm relaxes its limits from r = 1,
+        d = 0 (plain batch norm) to ``renorm_rmax`` and ``renorm_dmax``.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
 default="adam"
         The optimizer; "sgd" uses ``momentum``.
@@ -382,9 +420,15 @@ default="adam"
         norm_position: str = "before",
         activation: str = "relu",
         dropout: float = 0.0,
-        norm_eps: float = 1e-5,
-        norm_momentum: float | None = 0.1,
+        norm_defaults: str = "torch",
+        norm_eps: float | None = None,
+        norm_momentum: float | None = None,
         norm_affine: bool = True,
+        norm_groups: int = 8,
+        virtual_batch_size: int = 32,
+        renorm_rmax: float = 3.0,
+        renorm_dmax: float = 5.0,
+        renorm_warmup_steps: int = 100,
         optimizer: str | type = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -407,9 +451,15 @@ default="adam"
         self.norm_position = norm_position
         self.activation = activation
         self.dropout = dropout
+        self.norm_defaults = norm_defaults
         self.norm_eps = norm_eps
         self.norm_momentum = norm_momentum
         self.norm_affine = norm_affine
+        self.norm_groups = norm_groups
+        self.virtual_batch_size = virtual_batch_size
+        self.renorm_rmax = renorm_rmax
+        self.renorm_dmax = renorm_dmax
+        self.renorm_warmup_steps = renorm_warmup_steps
         self.optimizer = optimizer
         self.lr = lr
         self.weight_decay = weight_decay
@@ -517,9 +567,9 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
     ----------
     hidden_layer_sizes : tuple of int, default=(128, 128)
         Width of each hidden layer.
-    norm : {"none", "batch", "layer"}, default="batch"
-        Normalization in every hidden block: :class:`torch.nn.BatchNorm1d`,
-        :class:`torch.nn.LayerNorm` or none.
+    norm : {"none", "batch", "layer", "rms", "group", "ghost", "batch_renorm"}, \
+default="batch"
+        Normalization in every hidden block; see :class:`NormMLPClassifier`.
     norm_position : {"before", "after"}, default="before"
         The norm sits before the activation (as in the batch-norm paper) or
         after it. See :class:`sknorm.nn.MLP`.
@@ -528,13 +578,31 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
         "logistic" or "identity".
     dropout : float, default=0.0
         Dropout probability at the end of each hidden block.
-    norm_eps : float, default=1e-5
-        ``eps`` of the norm layers.
-    norm_momentum : float or None, default=0.1
-        Batch norm's running-statistics momentum, torch convention (Keras'
-        ``momentum=0.99`` is ``0.01`` here); None means a cumulative average.
+    norm_defaults : {"torch", "keras"}, default="torch"
+        Where ``norm_eps`` and ``norm_momentum`` come from when left at None:
+        torch's ``eps=1e-5, momentum=0.1`` or the Keras tutorial's
+        ``epsilon=1e-3, momentum=0.99``, which is ``momentum=0.01`` in torch's
+        convention (torch weighs the new batch, Keras the old running value).
+    norm_eps : float or None, default=None
+        ``eps`` of the norm layers; None takes it from ``norm_defaults``.
+    norm_momentum : float or None, default=None
+        Running-statistics momentum of the batch norms, torch convention; None
+        takes it from ``norm_defaults``.
     norm_affine : bool, default=True
         Learn the norm's scale and shift (gamma and beta).
+    norm_groups : int, default=8
+        Groups of ``norm="group"``; must divide every hidden width.
+    virtual_batch_size : int, default=32
+        Rows per virtual batch of ``norm="ghost"``.
+    renorm_rmax : float, default=3.0
+        Largest correction r of ``norm="batch_renorm"`` (clipped to
+        ``[1/rmax, rmax]``).
+    renorm_dmax : float, default=5.0
+        Largest correction d of ``norm="batch_renorm"`` (clipped to
+        ``[-dmax, dmax]``).
+    renorm_warmup_steps : int, default=100
+        Training steps over which batch renorm relaxes its limits from r = 1,
+        d = 0 (plain batch norm) to ``renorm_rmax`` and ``renorm_dmax``.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
 default="adam"
         The optimizer; "sgd" uses ``momentum``.
@@ -632,9 +700,15 @@ default="adam"
         norm_position: str = "before",
         activation: str = "relu",
         dropout: float = 0.0,
-        norm_eps: float = 1e-5,
-        norm_momentum: float | None = 0.1,
+        norm_defaults: str = "torch",
+        norm_eps: float | None = None,
+        norm_momentum: float | None = None,
         norm_affine: bool = True,
+        norm_groups: int = 8,
+        virtual_batch_size: int = 32,
+        renorm_rmax: float = 3.0,
+        renorm_dmax: float = 5.0,
+        renorm_warmup_steps: int = 100,
         optimizer: str | type = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -658,9 +732,15 @@ default="adam"
         self.norm_position = norm_position
         self.activation = activation
         self.dropout = dropout
+        self.norm_defaults = norm_defaults
         self.norm_eps = norm_eps
         self.norm_momentum = norm_momentum
         self.norm_affine = norm_affine
+        self.norm_groups = norm_groups
+        self.virtual_batch_size = virtual_batch_size
+        self.renorm_rmax = renorm_rmax
+        self.renorm_dmax = renorm_dmax
+        self.renorm_warmup_steps = renorm_warmup_steps
         self.optimizer = optimizer
         self.lr = lr
         self.weight_decay = weight_decay

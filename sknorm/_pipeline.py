@@ -28,7 +28,8 @@ def make_norm_pipeline(estimator: BaseEstimator, scaling: str = "standard") -> P
     ----------
     estimator : estimator
         The network, e.g. :class:`NormMLPClassifier` or :class:`NormMLPRegressor`.
-    scaling : {"none", "minmax", "standard"}, default="standard"
+    scaling : {"none", "minmax", "standard", "robust", "quantile"}, \
+default="standard"
         Initial ``InputScaler`` method.
 
     Returns
@@ -60,7 +61,7 @@ def _checked(values: Iterable[str], allowed: Sequence[str], what: str) -> list[s
 
 
 def normalization_grid(
-    scalings: Iterable[str] = SCALINGS,
+    scalings: Iterable[str] = ("none", "minmax", "standard"),
     norms: Iterable[str] = ("none", "batch", "layer"),
     **net_params: Iterable,
 ) -> dict[str, list]:
@@ -73,9 +74,11 @@ def normalization_grid(
     Parameters
     ----------
     scalings : iterable of str, default=("none", "minmax", "standard")
-        Values of ``scale__method``.
+        Values of ``scale__method``: any of ``InputScaler``'s methods
+        ("none", "minmax", "standard", "robust", "quantile").
     norms : iterable of str, default=("none", "batch", "layer")
-        Values of ``net__norm``.
+        Values of ``net__norm``: any of the estimators' norms ("none", "batch",
+        "layer", "rms", "group", "ghost", "batch_renorm").
     **net_params : iterable
         More network hyperparameters to sweep, each a list of values.
 

@@ -5,17 +5,22 @@ scikit-learn only: the arithmetic is scikit-learn's own scalers, delegated to.
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, clone
-from sklearn.preprocessing import MinMaxScaler, StandardScaler
-from sklearn.utils._param_validation import StrOptions
+from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin
+from sklearn.preprocessing import (
+    MinMaxScaler,
+    QuantileTransformer,
+    RobustScaler,
+    StandardScaler,
+)
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 
 __all__ = ["SCALINGS", "InputScaler"]
 
 #: The values ``InputScaler(method=...)`` accepts.
-SCALINGS = ("none", "minmax", "standard")
+SCALINGS = ("none", "minmax", "standard", "robust", "quantile")
 
 
 class InputScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -28,12 +33,15 @@ class InputScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     :class:`~sklearn.preprocessing.MinMaxScaler` (``(x - min) / (max - min)``
     mapped onto ``feature_range``) and
     :class:`~sklearn.preprocessing.StandardScaler` (``(x - mean) / std``),
-    fitted on the training data only; constant features get a scale of 1, so no
-    division by zero.
+    :class:`~sklearn.preprocessing.RobustScaler` (``(x - median) / IQR``) and
+    :class:`~sklearn.preprocessing.QuantileTransformer` (each feature mapped
+    through its empirical CDF onto a standard normal), fitted on the training
+    data only; constant features get a scale of 1, so no division by zero.
 
     Parameters
     ----------
-    method : {"none", "minmax", "standard"}, default="standard"
+    method : {"none", "minmax", "standard", "robust", "quantile"}, \
+default="standard"
         ``"none"`` validates and passes the data through unchanged.
     feature_range : tuple (min, max), default=(0, 1)
         Target range of ``"minmax"``; ignored by the other methods.
@@ -41,15 +49,21 @@ class InputScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         ``"minmax"`` only: clip transformed values of unseen data to
         ``feature_range``.
     with_mean : bool, default=True
-        ``"standard"`` only: center the data.
+        ``"standard"``: subtract the mean; ``"robust"``: subtract the median.
     with_std : bool, default=True
-        ``"standard"`` only: scale the data to unit variance.
+        ``"standard"``: divide by the standard deviation; ``"robust"``: divide
+        by the interquartile range.
+    quantile_range : tuple (q_min, q_max), default=(25.0, 75.0)
+        ``"robust"`` only: the percentiles whose distance is the scale.
+    n_quantiles : int, default=1000
+        ``"quantile"`` only: landmarks of the empirical CDF (at most the number
+        of training samples).
     copy : bool, default=True
         Set to False to scale float arrays in place where possible.
 
     Attributes
     ----------
-    scaler_ : MinMaxScaler, StandardScaler or None
+    scaler_ : MinMaxScaler, StandardScaler, RobustScaler, QuantileTransformer or None
         The fitted scikit-learn scaler doing the work (None for ``"none"``).
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
@@ -81,6 +95,8 @@ class InputScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         "clip": ["boolean"],
         "with_mean": ["boolean"],
         "with_std": ["boolean"],
+        "quantile_range": [tuple],
+        "n_quantiles": [Interval(Integral, 2, None, closed="left")],
         "copy": ["boolean"],
     }
 
@@ -92,6 +108,8 @@ class InputScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         clip: bool = False,
         with_mean: bool = True,
         with_std: bool = True,
+        quantile_range: tuple[float, float] = (25.0, 75.0),
+        n_quantiles: int = 1000,
         copy: bool = True,
     ) -> None:
         self.method = method
@@ -99,9 +117,11 @@ class InputScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         self.clip = clip
         self.with_mean = with_mean
         self.with_std = with_std
+        self.quantile_range = quantile_range
+        self.n_quantiles = n_quantiles
         self.copy = copy
 
-    def _make_scaler(self):
+    def _make_scaler(self, n_samples: int):
         if self.method == "minmax":
             if (
                 len(self.feature_range) != 2
@@ -118,6 +138,20 @@ class InputScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         if self.method == "standard":
             return StandardScaler(
                 with_mean=self.with_mean, with_std=self.with_std, copy=self.copy
+            )
+        if self.method == "robust":
+            return RobustScaler(
+                with_centering=self.with_mean,
+                with_scaling=self.with_std,
+                quantile_range=self.quantile_range,
+                copy=self.copy,
+            )
+        if self.method == "quantile":
+            return QuantileTransformer(
+                n_quantiles=min(self.n_quantiles, n_samples),
+                output_distribution="normal",
+                subsample=None,
+                copy=self.copy,
             )
         return None
 
@@ -137,9 +171,9 @@ class InputScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
             The fitted transformer.
         """
         self._validate_params()
-        scaler = self._make_scaler()
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=True)
-        self.scaler_ = None if scaler is None else clone(scaler).fit(X)
+        scaler = self._make_scaler(X.shape[0])
+        self.scaler_ = None if scaler is None else scaler.fit(X)
         return self
 
     def transform(self, X):

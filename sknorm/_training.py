@@ -1,20 +1,58 @@
-"""Training-loop plumbing shared by the estimators: batching, threads and seeds.
+"""Training-loop plumbing shared by the estimators: batching, threads, seeds,
+divergence.
 
-Torch only. skorch drives the loop; this module gives it an iterator that slices
-in-memory tensors (no per-sample ``Dataset.__getitem__``, no ``DataLoader``
-collation) and the context in which a fit runs (torch threads, private RNG).
+Torch and skorch only. skorch drives the loop; this module gives it an iterator
+that slices in-memory tensors (no per-sample ``Dataset.__getitem__``, no
+``DataLoader`` collation), a callback that stops on a non-finite loss, and the
+context in which a fit runs (torch threads, private RNG).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator
 
 import torch
+from skorch.callbacks import Callback
 from torch.utils.data import DataLoader, Subset
 
-__all__ = ["SliceLoader", "default_num_threads", "fit_context"]
+__all__ = [
+    "SliceLoader",
+    "StopOnNonFiniteLoss",
+    "TrainingDivergedError",
+    "default_num_threads",
+    "fit_context",
+]
+
+
+class TrainingDivergedError(FloatingPointError):
+    """Raised when the training loss becomes NaN or infinite.
+
+    Inside ``GridSearchCV`` the candidate gets ``error_score`` (NaN by default)
+    with a ``FitFailedWarning``, and the rest of the search goes on.
+    """
+
+
+class StopOnNonFiniteLoss(Callback):
+    """Stop a fit at the first NaN or infinite batch loss, naming epoch and loss.
+
+    Without it a diverged network trains on with NaN weights and predicts one
+    class (or NaN) silently.
+    """
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        value = float(loss.item()) if loss is not None else 0.0
+        if not math.isfinite(value):
+            epoch = len(net.history)
+            batch_no = len(net.history[-1]["batches"]) if len(net.history) else 0
+            phase = "training" if training else "validation"
+            raise TrainingDivergedError(
+                f"Training diverged: the {phase} loss is {value} at epoch {epoch}, "
+                f"batch {batch_no}. Scale the inputs (e.g. InputScaler('standard')) "
+                "or lower the learning rate `lr`."
+            )
 
 
 def _tensors_of(dataset) -> tuple[torch.Tensor, torch.Tensor | None] | None:

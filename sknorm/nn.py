@@ -47,8 +47,10 @@ class MLP(nn.Module):
         Number of outputs (classes for a classifier, targets for a regressor).
     hidden_layer_sizes : sequence of int, default=(128, 128)
         Width of each hidden layer; an empty sequence gives a linear model.
-    norm : {"none", "batch", "layer"}, default="batch"
-        Normalization applied in every hidden block.
+    norm : {"none", "batch", "layer", "rms", "group", "ghost", "batch_renorm"}, \
+default="batch"
+        Normalization applied in every hidden block; see
+        :func:`sknorm._norms.make_norm` for the layer each name builds.
     norm_position : {"before", "after"}, default="before"
         Where the norm sits relative to the activation. ``"before"`` follows
         Ioffe & Szegedy (2015), who normalize the affine output ``Wx + b`` so that
@@ -67,6 +69,15 @@ class MLP(nn.Module):
         the current batch in the running statistics). Ignored by layer norm.
     norm_affine : bool, default=True
         Passed as ``affine`` (batch norm) or ``elementwise_affine`` (layer norm).
+    norm_groups : int, default=8
+        Groups of ``norm="group"``; must divide every hidden width.
+    virtual_batch_size : int, default=32
+        Rows per virtual batch of ``norm="ghost"``.
+    renorm_rmax, renorm_dmax : float, default=3.0, 5.0
+        Clipping limits of ``norm="batch_renorm"``'s corrections r and d.
+    renorm_warmup_steps : int, default=100
+        Training steps over which batch renorm relaxes its limits from r = 1,
+        d = 0 (plain batch norm while the running statistics settle).
 
     Examples
     --------
@@ -102,6 +113,11 @@ class MLP(nn.Module):
         norm_eps: float = 1e-5,
         norm_momentum: float = 0.1,
         norm_affine: bool = True,
+        norm_groups: int = 8,
+        virtual_batch_size: int = 32,
+        renorm_rmax: float = 3.0,
+        renorm_dmax: float = 5.0,
+        renorm_warmup_steps: int = 100,
     ) -> None:
         super().__init__()
         if norm not in NORMS:
@@ -121,7 +137,16 @@ class MLP(nn.Module):
             size = int(size)
             layers = OrderedDict(linear=nn.Linear(width, size))
             normalizer = make_norm(
-                norm, size, eps=norm_eps, momentum=norm_momentum, affine=norm_affine
+                norm,
+                size,
+                eps=norm_eps,
+                momentum=norm_momentum,
+                affine=norm_affine,
+                groups=norm_groups,
+                virtual_batch_size=virtual_batch_size,
+                rmax=renorm_rmax,
+                dmax=renorm_dmax,
+                warmup_steps=renorm_warmup_steps,
             )
             if norm_position == "before":
                 layers["norm"] = normalizer
