@@ -313,3 +313,82 @@ def test_dataframe_with_text_column_is_rejected():
     df = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": ["x", "y", "x", "y"]})
     with pytest.raises(ValueError, match="could not convert string to float"):
         NormMLPClassifier(**FAST).fit(df, [0, 1, 0, 1])
+
+
+# -- the wider family of norms, Keras settings, divergence ---------------------------
+@pytest.mark.parametrize("norm", ["rms", "group", "ghost", "batch_renorm"])
+def test_more_norms_learn(cancer, norm):
+    X, y = cancer
+    pipe = make_norm_pipeline(
+        NormMLPClassifier(norm=norm, max_epochs=30, random_state=0)
+    )
+    assert pipe.fit(X[:400], y[:400]).score(X[400:], y[400:]) > 0.9
+    layer = pipe["net"].net_.module_.hidden[0].norm
+    assert (
+        type(layer).__name__
+        == {
+            "rms": "RMSNorm",
+            "group": "GroupNorm",
+            "ghost": "GhostBatchNorm1d",
+            "batch_renorm": "BatchRenorm1d",
+        }[norm]
+    )
+
+
+def test_norm_options_reach_the_layers(cancer):
+    X, y = cancer
+    clf = NormMLPClassifier(
+        **FAST, norm="group", norm_groups=4, norm_eps=1e-4, norm_affine=False
+    ).fit(X, y)
+    layer = clf.net_.module_.hidden[0].norm
+    assert (layer.num_groups, layer.eps, layer.affine) == (4, 1e-4, False)
+    clf = NormMLPClassifier(**FAST, norm="ghost", virtual_batch_size=16).fit(X, y)
+    assert clf.net_.module_.hidden[0].norm.virtual_batch_size == 16
+    clf = NormMLPClassifier(
+        **FAST,
+        norm="batch_renorm",
+        renorm_rmax=2.0,
+        renorm_dmax=1.0,
+        renorm_warmup_steps=7,
+    ).fit(X, y)
+    layer = clf.net_.module_.hidden[0].norm
+    assert (layer.rmax, layer.dmax, layer.warmup_steps) == (2.0, 1.0, 7)
+
+
+def test_group_norm_width_error_is_clear(cancer):
+    X, y = cancer
+    with pytest.raises(ValueError, match="norm_groups=3"):
+        NormMLPClassifier(**FAST, norm="group", norm_groups=3).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, eps, momentum",
+    [
+        ({}, 1e-5, 0.1),
+        ({"norm_defaults": "keras"}, 1e-3, 0.01),
+        ({"norm_defaults": "keras", "norm_momentum": 0.2}, 1e-3, 0.2),
+        ({"norm_eps": 1e-4}, 1e-4, 0.1),
+    ],
+)
+def test_keras_norm_defaults(cancer, params, eps, momentum):
+    X, y = cancer
+    clf = NormMLPClassifier(**FAST, **params).fit(X, y)
+    bn = clf.net_.module_.hidden[0].norm
+    assert (bn.eps, bn.momentum) == (eps, momentum)
+
+
+def test_diverging_training_stops_with_a_clear_error(cancer):
+    from sknorm._training import TrainingDivergedError
+
+    X, y = cancer
+    reg = NormMLPRegressor(
+        norm="none",
+        optimizer="sgd",
+        lr=1e3,
+        scale_target=False,
+        max_epochs=50,
+        random_state=0,
+    )
+    with pytest.raises(TrainingDivergedError, match=r"loss is (nan|inf) at epoch 1"):
+        reg.fit(X * 1e3, y * 1e3)
+    assert issubclass(TrainingDivergedError, FloatingPointError)

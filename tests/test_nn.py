@@ -72,7 +72,7 @@ def test_dropout():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"norm": "group"}, "Unknown norm"),
+        ({"norm": "weight"}, "Unknown norm"),
         ({"norm_position": "middle"}, "norm_position"),
         ({"activation": "swish2"}, "Unknown activation"),
     ],
@@ -85,7 +85,15 @@ def test_bad_options(kwargs, match):
 def test_make_norm_unknown_name():
     with pytest.raises(ValueError, match="expected one of"):
         make_norm("weight", 4)
-    assert set(NORMS) == {"none", "batch", "layer"}
+    assert set(NORMS) == {
+        "none",
+        "batch",
+        "layer",
+        "rms",
+        "group",
+        "ghost",
+        "batch_renorm",
+    }
 
 
 def _pre_and_post_norm(model, X):

@@ -48,7 +48,7 @@ def test_normalization_grid():
     "kwargs, match",
     [
         ({"scalings": ["minmax", "l2"]}, r"Unknown scalings \['l2'\]"),
-        ({"norms": ["group"]}, r"Unknown norms \['group'\]"),
+        ({"norms": ["weight"]}, r"Unknown norms \['weight'\]"),
         ({"norms": []}, "at least one"),
         ({"lr": []}, "lr must list at least one value"),
     ],
@@ -89,3 +89,31 @@ def test_parallel_workers_use_one_torch_thread_per_core():
     for pipe in out["estimator"]:
         threads = set(pipe["net"].history_[:, "torch_threads"])
         assert threads == {max(cores // 2, 1)} or threads == {1}
+
+
+def test_a_diverging_candidate_gets_nan_and_the_search_finishes():
+    from sklearn.exceptions import FitFailedWarning
+
+    X, y = load_diabetes(return_X_y=True)
+    X = X * 1e3
+    pipe = make_norm_pipeline(
+        NormMLPRegressor(
+            norm="none",
+            optimizer="sgd",
+            scale_target=False,
+            max_epochs=5,
+            random_state=0,
+        ),
+        scaling="none",
+    )
+    good = {
+        "net__lr": [1e-3],
+        "scale__method": ["standard"],
+        "net__scale_target": [True],
+    }
+    grid = [{"net__lr": [1e3]}, good]
+    with pytest.warns(FitFailedWarning, match="Training diverged"):
+        search = GridSearchCV(pipe, grid, cv=2, error_score=np.nan).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isnan(scores[0]) and np.isfinite(scores[1])
+    assert search.best_params_ == {k: v[0] for k, v in good.items()}

@@ -79,13 +79,16 @@ def test_constant_feature_gives_finite_values(method):
     X = np.c_[np.full(10, 3.0), np.arange(10.0)]
     Xt = InputScaler(method).fit_transform(X)
     assert np.isfinite(Xt).all()
-    if method != "none":
+    assert np.ptp(Xt[:, 0]) == 0  # still constant
+    if method not in ("none", "quantile"):  # quantile: the CDF's lower bound
         assert_allclose(Xt[:, 0], 0.0)
 
 
 @pytest.mark.parametrize("method", SCALINGS)
 def test_inverse_transform_round_trip(data, method):
     X_train, X_test = data
+    if method == "quantile":  # the CDF clips values outside the training range
+        X_test = X_train[::-1]
     scaler = InputScaler(method).fit(X_train)
     assert_allclose(scaler.inverse_transform(scaler.transform(X_test)), X_test)
 
@@ -146,3 +149,24 @@ def test_sklearn_scalers_work_as_alternative_steps():
     ).fit(X, y)
     assert len(search.cv_results_["params"]) == 3
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
+def test_robust_matches_median_and_iqr(data):
+    X_train, X_test = data
+    median = np.median(X_train, axis=0)
+    q1, q3 = np.percentile(X_train, [25, 75], axis=0)
+    scaler = InputScaler("robust").fit(X_train)
+    assert_allclose(scaler.transform(X_test), (X_test - median) / (q3 - q1))
+    wide = InputScaler("robust", quantile_range=(10.0, 90.0)).fit(X_train)
+    q10, q90 = np.percentile(X_train, [10, 90], axis=0)
+    assert_allclose(wide.transform(X_test), (X_test - median) / (q90 - q10))
+
+
+def test_quantile_maps_to_a_normal_distribution():
+    rng = np.random.RandomState(0)
+    X = rng.lognormal(size=(2000, 2)) * [1.0, 1e4]  # skewed, different scales
+    Xt = InputScaler("quantile").fit_transform(X)
+    assert_allclose(Xt.mean(0), 0, atol=0.05)
+    assert_allclose(Xt.std(0), 1, atol=0.1)
+    small = InputScaler("quantile").fit(X[:50])  # n_quantiles capped at n_samples
+    assert small.scaler_.n_quantiles_ == 50
