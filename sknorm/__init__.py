@@ -1,6 +1,7 @@
 """sknorm: input scaling and hidden-layer norms as scikit-learn hyperparameters."""
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
+from ._export import export
 from ._pipeline import make_norm_pipeline, normalization_grid
 from ._scalers import InputScaler
 
@@ -11,6 +12,7 @@ __all__ = [
     "NormMLPClassifier",
     "NormMLPRegressor",
     "__version__",
+    "export",
     "make_norm_pipeline",
     "normalization_grid",
 ]

@@ -193,10 +193,11 @@ def _rms(width: int, o: dict) -> nn.Module:
 def _group(width: int, o: dict) -> nn.Module:
     # Per-sample statistics over groups of hidden units.
     groups = o["groups"]
-    if width % groups:
+    if width % groups or width // groups < 2:
         raise ValueError(
             f"norm='group' splits each hidden layer into norm_groups={groups} "
-            f"groups, which must divide the layer width; got a width of {width}."
+            "groups of at least 2 units, so norm_groups must divide the layer "
+            f"width and be at most half of it; got a width of {width}."
         )
     return nn.GroupNorm(groups, width, eps=o["eps"], affine=o["affine"])
 

@@ -1,0 +1,209 @@
+"""Deployable models: a fitted scaler + net pipeline as one torch program.
+
+The scaling is folded into fixed affine layers in front of the trained MLP, the
+classifier's softmax or the regressor's target un-scaling behind it, and the
+whole is saved with :func:`torch.export.save` (a ``.pt2`` program that loads with
+plain torch) or as ONNX. Neither needs sknorm (or scikit-learn) to run.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from ._estimators import NormMLPClassifier, NormMLPRegressor
+from ._scalers import InputScaler
+
+__all__ = ["EXPORT_FORMATS", "export", "to_torch_module"]
+
+EXPORT_FORMATS = ("torch_export", "onnx")
+
+
+class _Affine(nn.Module):
+    """``x * scale + shift``, then an optional clamp: a fitted scaler, frozen."""
+
+    def __init__(self, scale, shift, low=None, high=None) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
+        self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
+        self.clamp = low is not None
+        self.low = float(low) if low is not None else 0.0
+        self.high = float(high) if high is not None else 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * self.scale + self.shift
+        if self.clamp:
+            x = x.clamp(self.low, self.high)
+        return x
+
+
+class _Deployable(nn.Module):
+    """Scalers, then the MLP, then the output transform."""
+
+    def __init__(self, scalers, mlp, output: str, output_affine=None) -> None:
+        super().__init__()
+        self.scalers = nn.Sequential(*scalers)
+        self.mlp = mlp
+        self.output = output
+        self.output_affine = (
+            output_affine if output_affine is not None else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.mlp(self.scalers(x))
+        if self.output == "proba":
+            return torch.softmax(out, dim=1)
+        out = self.output_affine(out)
+        if self.output == "vector":
+            return out[:, 0]
+        return out
+
+
+def _affine_of(step, n_features: int) -> _Affine | None:
+    """The fixed affine map a fitted scaler applies, or None for a no-op."""
+    if isinstance(step, InputScaler):
+        if step.scaler_ is None:
+            return None
+        if step.method == "quantile":
+            raise ValueError(
+                "InputScaler('quantile') is not an affine map and cannot be folded "
+                "into the exported model; export a pipeline with 'none', 'minmax', "
+                "'standard' or 'robust' scaling."
+            )
+        step = step.scaler_
+    ones, zeros = np.ones(n_features), np.zeros(n_features)
+    if isinstance(step, MinMaxScaler):
+        low, high = step.feature_range if step.clip else (None, None)
+        return _Affine(step.scale_, step.min_, low, high)
+    if isinstance(step, StandardScaler | RobustScaler):
+        center = (
+            getattr(step, "mean_", None) if isinstance(step, StandardScaler) else None
+        )
+        if isinstance(step, RobustScaler):
+            center = step.center_
+        if isinstance(step, StandardScaler) and not step.with_mean:
+            center = None
+        scale = step.scale_ if step.scale_ is not None else ones
+        center = center if center is not None else zeros
+        return _Affine(1.0 / scale, -center / scale)
+    raise ValueError(
+        f"Cannot fold a {type(step).__name__} step into an exported model; supported "
+        "steps are InputScaler, MinMaxScaler, StandardScaler and RobustScaler."
+    )
+
+
+def to_torch_module(model) -> nn.Module:
+    """The fitted ``model`` as one float32 torch module in eval mode.
+
+    Parameters
+    ----------
+    model : Pipeline or NormMLPClassifier or NormMLPRegressor
+        A fitted estimator, or a fitted pipeline of scalers ending in one.
+
+    Returns
+    -------
+    module : torch.nn.Module
+        Maps a float32 ``(n, n_features)`` tensor to class probabilities
+        (classifier, columns in ``classes_`` order) or to predictions
+        (regressor, shaped like ``predict``'s output).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn.datasets import load_iris
+    >>> from sknorm import NormMLPClassifier, make_norm_pipeline
+    >>> from sknorm._export import to_torch_module
+    >>> X, y = load_iris(return_X_y=True)
+    >>> pipe = make_norm_pipeline(NormMLPClassifier((8,), max_epochs=2)).fit(X, y)
+    >>> to_torch_module(pipe)(torch.zeros(2, 4)).shape
+    torch.Size([2, 3])
+    """
+    steps = list(model.steps) if isinstance(model, Pipeline) else [("net", model)]
+    est = steps[-1][1]
+    if not isinstance(est, NormMLPClassifier | NormMLPRegressor):
+        raise TypeError(
+            "export needs a NormMLPClassifier or NormMLPRegressor, or a pipeline "
+            f"ending in one; got {type(est).__name__}."
+        )
+    check_is_fitted(est)
+    n_features = est.n_features_in_
+    scalers = []
+    for _, step in steps[:-1]:
+        if step is None or step == "passthrough":
+            continue
+        affine = _affine_of(step, n_features)
+        if affine is not None:
+            scalers.append(affine)
+    mlp = copy.deepcopy(est.net_.module_).float().cpu().eval().requires_grad_(False)
+    if isinstance(est, NormMLPClassifier):
+        return _Deployable(scalers, mlp, "proba").eval()
+    output_affine = None
+    if est.target_scaler_ is not None:
+        ts = est.target_scaler_
+        output_affine = _Affine(ts.scale_, ts.mean_)
+    kind = "vector" if est._y_ndim == 1 else "matrix"
+    return _Deployable(scalers, mlp, kind, output_affine).eval()
+
+
+def export(model, path: str | os.PathLike, *, format: str = "torch_export") -> Path:
+    """Save a fitted pipeline or estimator as one self-contained model file.
+
+    Parameters
+    ----------
+    model : Pipeline or NormMLPClassifier or NormMLPRegressor
+        Fitted; the pipeline's steps before the network must be affine scalers
+        (``InputScaler`` with "none", "minmax", "standard" or "robust", or
+        scikit-learn's ``MinMaxScaler``, ``StandardScaler``, ``RobustScaler``).
+    path : str or path-like
+        Where to write (``.pt2`` for "torch_export", ``.onnx`` for "onnx").
+    format : {"torch_export", "onnx"}, default="torch_export"
+        ``"torch_export"``: :func:`torch.export.save`; load with
+        ``torch.export.load(path).module()``. ``"onnx"``: ONNX with a dynamic
+        batch dimension (needs the ``sknorm[onnx]`` extra); run with
+        onnxruntime. The input is float32 ``(n, n_features)``, the batch size
+        free.
+
+    Returns
+    -------
+    path : pathlib.Path
+    """
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"format must be one of {EXPORT_FORMATS}, got {format!r}.")
+    module = to_torch_module(model)
+    n_features = (
+        model[-1].n_features_in_
+        if isinstance(model, Pipeline)
+        else model.n_features_in_
+    )
+    example = (torch.zeros(2, n_features),)
+    dynamic = ({0: torch.export.Dim("batch")},)
+    path = Path(path)
+    if format == "torch_export":
+        program = torch.export.export(module, example, dynamic_shapes=dynamic)
+        torch.export.save(program, path)
+    else:
+        try:
+            import onnxscript  # noqa: F401
+        except ImportError as exc:
+            raise ImportError(
+                "ONNX export needs the onnx extra: pip install 'sknorm[onnx]'."
+            ) from exc
+        torch.onnx.export(
+            module,
+            example,
+            str(path),
+            input_names=["X"],
+            output_names=["output"],
+            dynamic_shapes=dynamic,
+            dynamo=True,
+            verbose=False,
+        )
+    return path
