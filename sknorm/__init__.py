@@ -2,6 +2,7 @@
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._export import export
+from ._persist import load, save
 from ._pipeline import make_norm_pipeline, normalization_grid
 from ._scalers import InputScaler
 
@@ -13,6 +14,8 @@ __all__ = [
     "NormMLPRegressor",
     "__version__",
     "export",
+    "load",
     "make_norm_pipeline",
     "normalization_grid",
+    "save",
 ]
