@@ -104,7 +104,7 @@ class _BaseNormMLP(BaseEstimator):
     _stratify: bool = False
 
     # -- hooks for subclasses -------------------------------------------------
-    def _validate_targets(self, X, y, reset: bool):
+    def _validate_targets(self, X, y, reset: bool, classes=None):
         """Validate ``X`` and ``y``; return ``(X, y_tensor, n_outputs)``."""
         raise NotImplementedError
 
@@ -204,12 +204,14 @@ class _BaseNormMLP(BaseEstimator):
             **extra,
         )
 
-    def _fit(self, X, y, *, incremental: bool):
+    def _fit(self, X, y, *, incremental: bool, classes=None):
         self._validate_params()
         self._hidden_sizes()
         self._optimizer_kwargs()
         warm = incremental and hasattr(self, "net_")
-        X, y_tensor, n_outputs = self._validate_targets(X, y, reset=not warm)
+        X, y_tensor, n_outputs = self._validate_targets(
+            X, y, reset=not warm, classes=classes
+        )
         if self.norm in BATCH_DEPENDENT_NORMS and X.shape[0] < 2:
             raise ValueError(
                 f"norm={self.norm!r} needs at least 2 samples to compute batch "
@@ -218,6 +220,8 @@ class _BaseNormMLP(BaseEstimator):
         seed = int(
             check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
         )
+        if warm:  # a continued fit draws new shuffles, reproducibly
+            seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
         X_tensor = _to_tensor(X, self.device)
         y_tensor = y_tensor.to(self.device)
         with fit_context(seed, self.n_threads, self.device):
@@ -477,11 +481,11 @@ default="adam"
         self.random_state = random_state
         self.verbose = verbose
 
-    def _validate_targets(self, X, y, reset: bool):
+    def _validate_targets(self, X, y, reset: bool, classes=None):
         X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, reset=reset)
         check_classification_targets(y)
         if reset:
-            encoder = LabelEncoder().fit(y)
+            encoder = LabelEncoder().fit(y if classes is None else np.asarray(classes))
             self.classes_ = encoder.classes_
             if len(self.classes_) < 2:
                 raise ValueError(
@@ -491,8 +495,9 @@ default="adam"
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
             raise ValueError(
-                f"y contains labels {unknown.tolist()} not seen in the first fit "
-                f"(classes_={self.classes_.tolist()}); refit with warm_start=False."
+                f"y contains labels {unknown.tolist()} not in classes_="
+                f"{self.classes_.tolist()}; pass all labels as `classes` to the first "
+                "partial_fit, or refit with warm_start=False."
             )
         y_encoded = np.searchsorted(self.classes_, y)
         return X, torch.from_numpy(y_encoded.astype(np.int64)), len(self.classes_)
@@ -513,6 +518,30 @@ default="adam"
             The fitted classifier.
         """
         return self._fit(X, y, incremental=self.warm_start)
+
+    def partial_fit(self, X, y, classes=None) -> NormMLPClassifier:
+        """Train for ``max_epochs`` more epochs, starting from the current weights.
+
+        As skorch's ``partial_fit``: the first call initializes the network,
+        later calls continue training it (with a fresh optimizer state each
+        call, as skorch does). Set ``max_epochs=1`` for one pass per call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Class labels.
+        classes : array-like of shape (n_classes,), default=None
+            Every label the model will see; needed on the first call when that
+            call's ``y`` does not hold all of them.
+
+        Returns
+        -------
+        self : NormMLPClassifier
+            The fitted classifier.
+        """
+        return self._fit(X, y, incremental=True, classes=classes)
 
     def _output_nonlinearity(self, out: torch.Tensor) -> torch.Tensor:
         return torch.softmax(out, dim=1)
@@ -759,7 +788,7 @@ default="adam"
         self.random_state = random_state
         self.verbose = verbose
 
-    def _validate_targets(self, X, y, reset: bool):
+    def _validate_targets(self, X, y, reset: bool, classes=None):
         X, y = validate_data(
             self,
             X,
@@ -802,6 +831,27 @@ default="adam"
             The fitted regressor.
         """
         return self._fit(X, y, incremental=self.warm_start)
+
+    def partial_fit(self, X, y) -> NormMLPRegressor:
+        """Train for ``max_epochs`` more epochs, starting from the current weights.
+
+        As skorch's ``partial_fit``: the first call initializes the network
+        (and fits the target scaler), later calls continue training it. Set
+        ``max_epochs=1`` for one pass per call.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+
+        Returns
+        -------
+        self : NormMLPRegressor
+            The fitted regressor.
+        """
+        return self._fit(X, y, incremental=True)
 
     def predict(self, X) -> np.ndarray:
         """Predicted targets for ``X``.

@@ -392,3 +392,41 @@ def test_diverging_training_stops_with_a_clear_error(cancer):
     with pytest.raises(TrainingDivergedError, match=r"loss is (nan|inf) at epoch 1"):
         reg.fit(X * 1e3, y * 1e3)
     assert issubclass(TrainingDivergedError, FloatingPointError)
+
+
+# -- partial_fit and reproducibility -----------------------------------------------
+def test_partial_fit_continues_and_takes_classes(iris):
+    X, y = iris
+    clf = NormMLPClassifier(**{**FAST, "max_epochs": 20})
+    first = y == "setosa"
+    clf.partial_fit(X[first], y[first], classes=np.unique(y))
+    assert_array_equal(clf.classes_, np.unique(y))
+    net = clf.net_
+    for _ in range(5):
+        clf.partial_fit(X, y)
+    assert clf.net_ is net and clf.n_iter_ == 120
+    assert clf.score(X, y) > 0.8
+    reg = NormMLPRegressor(**FAST).partial_fit(X[:, :3], X[:, 3])
+    assert reg.partial_fit(X[:, :3], X[:, 3]).n_iter_ == 10
+
+
+def test_partial_fit_is_reproducible_and_draws_new_shuffles(cancer):
+    X, y = cancer
+
+    def run():
+        clf = NormMLPClassifier(**FAST)
+        clf.partial_fit(X, y)
+        clf.partial_fit(X, y)
+        return clf
+
+    a, b = run(), run()
+    assert_array_equal(a.predict_proba(X), b.predict_proba(X))
+    assert a.history_[:, "train_loss"] == b.history_[:, "train_loss"]
+
+
+def test_same_random_state_is_bitwise_identical_after_clone(cancer):
+    X, y = cancer
+    est = make_norm_pipeline(NormMLPClassifier(**FAST, norm="batch", dropout=0.1))
+    a = est.fit(X, y).predict_proba(X)
+    b = clone(est).fit(X, y).predict_proba(X)
+    assert_array_equal(a, b)
