@@ -284,7 +284,7 @@ def test_batch_norm_needs_two_samples():
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"norm": "group"}, "'norm' parameter"),
+        ({"norm": "instance"}, "'norm' parameter"),
         ({"hidden_layer_sizes": (10, 0)}, "hidden_layer_sizes"),
         ({"hidden_layer_sizes": (10, 2.5)}, "hidden_layer_sizes"),
         ({"optimizer": "lbfgs"}, "'optimizer' parameter"),

@@ -1,0 +1,160 @@
+"""The ``sknorm sweep`` command: in-process, as ``python -m sknorm``, and its errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sknorm import __version__
+from sknorm.cli import main
+
+pd = pytest.importorskip("pandas")
+pytest.importorskip("matplotlib")
+pytest.importorskip("tqdm")
+
+TINY = ["--cv", "2", "--epochs", "2", "--hidden", "8", "--no-progress"]
+TINY += ["--n-jobs", "1"]
+REPORT_FILES = {"results.csv", "curves.csv", "heatmap.png", "curves.png", "report.md"}
+
+
+@pytest.fixture(scope="module")
+def iris_csv(tmp_path_factory):
+    from sklearn.datasets import load_iris
+
+    data = load_iris(as_frame=True)
+    frame = data.frame.assign(species=data.target_names[data.target])
+    path = tmp_path_factory.mktemp("data") / "iris.csv"
+    frame.drop(columns="target").to_csv(path, index=False)
+    return path
+
+
+def test_cli_default_data_writes_the_report(tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["sweep", *TINY, "--scalings", "standard", "--norms", "none,layer"]
+    assert main([*args, "--out", str(out)]) == 0
+
+    stdout = capsys.readouterr().out
+    assert "breast cancer" in stdout
+    assert "mean accuracy" in stdout and "Best: scaling=standard" in stdout
+    assert {p.name for p in out.iterdir()} == REPORT_FILES
+
+    table = pd.read_csv(out / "results.csv")
+    assert list(table.columns) == [
+        "scaling",
+        "norm",
+        "mean_score",
+        "std_score",
+        "mean_fit_time",
+        "rank",
+    ]
+    assert len(table) == 2
+    assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
+
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "](heatmap.png)" in report and "](curves.png)" in report
+    assert "load_breast_cancer" in report
+    assert "sknorm sweep --cv 2" in report  # the command line
+    assert f"sknorm {__version__}" in report
+    assert "Best candidate:** scaling=standard" in report
+    assert "| rank | scaling | norm | mean accuracy |" in report
+
+
+def test_cli_csv_from_a_sklearn_dataset(iris_csv, tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["sweep", "--csv", str(iris_csv), "--target", "species", *TINY]
+    args.remove("--no-progress")
+    args += ["--scalings", "minmax", "--norms", "batch", "--no-curves"]
+    assert main([*args, "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "150 samples x 4 features" in captured.out
+    assert "3/3" in captured.err  # the progress bar: 2 folds + the refit
+
+    assert {p.name for p in out.iterdir()} == {
+        "results.csv",
+        "heatmap.png",
+        "report.md",
+    }
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "iris.csv" in report and "`species`" in report
+    assert "curves.png" not in report
+
+
+def test_cli_python_m_sknorm(tmp_path):
+    from sklearn.datasets import load_diabetes
+
+    csv = tmp_path / "diabetes.csv"
+    load_diabetes(as_frame=True).frame.head(120).to_csv(csv, index=False)
+    out = tmp_path / "report"
+    args = ["sweep", "--csv", str(csv), "--target", "target", *TINY]
+    args += ["--scalings", "standard", "--norms", "layer", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "sknorm", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "mean r2" in proc.stdout
+    assert {p.name for p in out.iterdir()} == REPORT_FILES
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "python -m sknorm sweep" in report
+    assert "regression" in report
+
+
+# -- errors: exit status 2 and one line on stderr that names the problem ----------
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("content", "target", "expected"),
+    [
+        ("a,b,name,y\n1,2,x,0\n3,4,z,1\n", "y", "non-numeric columns"),
+        ("a,b,y\n1,2,0\n3,4,1\n", "label", "'label' not found"),
+        ("", "y", "is empty"),
+        ("a,b,y\n", "y", "no data rows"),
+        ("a,b,y\n1,,0\n3,4,1\n", "y", "missing values"),
+    ],
+    ids=["text-column", "missing-target", "empty-file", "header-only", "nan"],
+)
+def test_cli_bad_csv_is_a_one_line_error(tmp_path, capsys, content, target, expected):
+    csv = _write(tmp_path / "data.csv", content)
+    status = main(["sweep", "--csv", str(csv), "--target", target, *TINY])
+    assert status == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert expected in lines[0]
+    assert lines[0].startswith("sknorm sweep: error: ")
+    assert "Traceback" not in captured.err
+
+
+def test_cli_error_names_the_non_numeric_columns(tmp_path, capsys):
+    csv = _write(tmp_path / "d.csv", "a,city,b,name,y\n1,x,2,p,0\n3,z,4,q,1\n")
+    assert main(["sweep", "--csv", str(csv), "--target", "y", *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "'city'" in err and "'name'" in err and "'a'" not in err
+
+
+def test_cli_missing_file_is_a_one_line_error(tmp_path, capsys):
+    missing = tmp_path / "nope.csv"
+    assert main(["sweep", "--csv", str(missing), "--target", "y", *TINY]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert "not found" in lines[0] and "nope.csv" in lines[0]
+
+
+def test_cli_csv_needs_a_target(iris_csv, capsys):
+    assert main(["sweep", "--csv", str(iris_csv), *TINY]) == 2
+    assert "--target" in capsys.readouterr().err
+
+
+def test_cli_rejects_unknown_names(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "--norms", "batch,weird"])
+    assert exc.value.code == 2
+    assert "weird" in capsys.readouterr().err

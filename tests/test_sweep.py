@@ -1,0 +1,365 @@
+"""sweep(): the table, the curves, the plots, the task, progress and Dask."""
+
+import ast
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
+from skorch.callbacks import Callback
+
+from sknorm import NormMLPClassifier, NormMLPRegressor, SweepResult, sweep
+from sknorm._sweep import _resolve_task
+
+pd = pytest.importorskip("pandas")
+
+SCALINGS = ("none", "minmax", "standard")
+NORMS = ("none", "batch", "layer")
+FAST = {"max_epochs": 3, "hidden_layer_sizes": (8,), "batch_size": 32}
+
+
+def _subset(X, y, n, seed=0):
+    rows = np.random.RandomState(seed).permutation(len(y))[:n]
+    return X[rows], y[rows]
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    X, y = load_breast_cancer(return_X_y=True)
+    return _subset(X, y, 150)
+
+
+@pytest.fixture(scope="module")
+def result(cancer):
+    X, y = cancer
+    return sweep(X, y, cv=3, **FAST)
+
+
+# -- the table ---------------------------------------------------------------------
+def test_sweep_table_one_row_per_candidate(result):
+    table = result.table
+    assert isinstance(result, SweepResult)
+    assert list(table.columns) == [
+        "scaling",
+        "norm",
+        "mean_score",
+        "std_score",
+        "mean_fit_time",
+        "rank",
+    ]
+    assert len(table) == 9
+    pairs = set(zip(table["scaling"], table["norm"], strict=True))
+    assert pairs == {(s, n) for s in SCALINGS for n in NORMS}
+    assert table["mean_score"].between(0, 1).all()
+    assert (table["std_score"] >= 0).all()
+    assert (table["mean_fit_time"] > 0).all()
+    assert table["rank"].is_monotonic_increasing
+    assert table["rank"].iloc[0] == 1
+
+
+def test_sweep_best_row_is_the_search_best(result):
+    best = result.table.iloc[0]
+    assert result.best_params == result.search.best_params_
+    assert result.best_params == {
+        "scale__method": best["scaling"],
+        "net__norm": best["norm"],
+    }
+    assert best["mean_score"] == pytest.approx(result.search.best_score_)
+
+
+def test_sweep_search_is_a_refit_grid_search(result, cancer):
+    X, y = cancer
+    search = result.search
+    assert isinstance(search, GridSearchCV)
+    assert search.refit is True
+    assert "mean_train_score" not in search.cv_results_
+    assert result.best_estimator is search.best_estimator_
+    net = result.best_estimator.named_steps["net"]
+    assert isinstance(net, NormMLPClassifier)
+    assert net.random_state == 0
+    assert net.max_epochs == FAST["max_epochs"]
+    assert net.hidden_layer_sizes == FAST["hidden_layer_sizes"]
+    assert result.best_estimator.predict(X).shape == y.shape
+    assert result.task == "classification"
+    assert result.scoring == "accuracy"
+
+
+def test_sweep_classification_cv_is_seeded_stratified(result):
+    cv = result.search.cv
+    assert isinstance(cv, StratifiedKFold)
+    assert (cv.n_splits, cv.shuffle, cv.random_state) == (3, True, 0)
+
+
+def test_sweep_is_reproducible(cancer):
+    X, y = cancer
+    kwargs = {"scalings": ["standard"], "norms": ["batch", "layer"], "cv": 2}
+    first = sweep(X, y, curves=False, random_state=3, **kwargs, **FAST)
+    second = sweep(X, y, curves=False, random_state=3, **kwargs, **FAST)
+    assert_allclose(first.table["mean_score"], second.table["mean_score"])
+    assert first.search.cv.random_state == 3
+
+
+def test_sweep_regression_on_diabetes_picks_the_regressor():
+    X, y = load_diabetes(return_X_y=True)
+    X, y = _subset(X, y, 150)
+    result = sweep(X, y, scalings=["standard"], norms=["none", "layer"], cv=2, **FAST)
+    assert result.task == "regression"
+    assert result.scoring == "r2"
+    assert result.loss == "mean squared error"
+    assert isinstance(result.best_estimator.named_steps["net"], NormMLPRegressor)
+    assert isinstance(result.search.cv, KFold)
+    assert len(result.table) == 2
+    assert np.isfinite(result.curves["valid_loss"]).all()
+
+
+def test_sweep_scoring_is_passed_to_the_search(cancer):
+    X, y = cancer
+    result = sweep(
+        X,
+        y,
+        scalings=["standard"],
+        norms=["layer"],
+        cv=2,
+        scoring="balanced_accuracy",
+        curves=False,
+        **FAST,
+    )
+    assert result.search.scoring == "balanced_accuracy"
+    assert result.scoring == "balanced_accuracy"
+
+
+# -- the task ----------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("y", "task"),
+    [
+        (np.array([0, 1, 0, 1]), "classification"),
+        (np.array(["a", "b", "c", "a"]), "classification"),
+        (np.array([0.0, 1.0, 0.0, 1.0]), "classification"),
+        (np.array([1, 2, 3, 4]), "classification"),
+        (np.array([151.0, 75.0, 141.0, 206.0]), "regression"),
+        (np.array([0.5, 1.25, -3.0, 2.0]), "regression"),
+    ],
+)
+def test_resolve_task_from_target(y, task):
+    assert _resolve_task(y, "auto") == task
+
+
+def test_resolve_task_override_and_errors():
+    assert _resolve_task(np.array([0.5, 1.5]), "classification") == "classification"
+    assert _resolve_task(np.array([0, 1]), "regression") == "regression"
+    with pytest.raises(ValueError, match="task must be one of"):
+        _resolve_task(np.array([0, 1]), "clustering")
+    with pytest.raises(ValueError, match="multilabel-indicator"):
+        _resolve_task(np.array([[0, 1], [1, 0]]), "auto")
+
+
+def test_sweep_task_override_uses_the_classifier_on_whole_floats():
+    X, y = load_iris(return_X_y=True)
+    result = sweep(
+        X,
+        y.astype(float),
+        scalings=["standard"],
+        norms=["layer"],
+        cv=2,
+        task="classification",
+        curves=False,
+        **FAST,
+    )
+    assert isinstance(result.best_estimator.named_steps["net"], NormMLPClassifier)
+
+
+# -- the curves and the plots --------------------------------------------------------
+def test_sweep_curves_frame(result):
+    curves = result.curves
+    assert list(curves.columns) == [
+        "scaling",
+        "norm",
+        "epoch",
+        "train_loss",
+        "valid_loss",
+    ]
+    assert len(curves) == 9 * FAST["max_epochs"]
+    for _, part in curves.groupby(["scaling", "norm"]):
+        assert part["epoch"].tolist() == list(range(1, FAST["max_epochs"] + 1))
+    losses = curves[["train_loss", "valid_loss"]].to_numpy()
+    assert np.isfinite(losses).all() and (losses > 0).all()
+    assert result.loss == "log loss"
+
+
+def test_sweep_without_curves(cancer):
+    X, y = cancer
+    result = sweep(
+        X, y, scalings=["standard"], norms=["none"], cv=2, curves=False, **FAST
+    )
+    assert result.curves is None
+    assert "standard" in repr(result)
+
+
+class _FailOnRows(Callback):
+    """Fails a fit on exactly ``n_rows`` training rows (the curve fit's size)."""
+
+    def __init__(self, n_rows=None):
+        self.n_rows = n_rows
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if len(X) == self.n_rows:
+            raise RuntimeError("boom")
+
+
+def test_sweep_failed_curve_fit_warns_and_goes_on(cancer):
+    X, y = cancer  # 150 rows: CV fits on 75, the refit on 150, curve fits on 120
+    with pytest.warns(UserWarning, match="curve fit of scaling='standard'.*boom"):
+        result = sweep(
+            X,
+            y,
+            scalings=["standard"],
+            norms=["none", "layer"],
+            cv=2,
+            callbacks=[_FailOnRows(120)],
+            **FAST,
+        )
+    assert len(result.table) == 2
+    assert result.curves.empty
+    assert list(result.curves.columns)[:3] == ["scaling", "norm", "epoch"]
+
+
+def test_sweep_plot_returns_figures(result):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    heatmap, curves = result.plot()
+    try:
+        assert isinstance(heatmap, Figure) and isinstance(curves, Figure)
+        ax = heatmap.axes[0]
+        assert ax.get_xlabel() == "hidden-layer norm"
+        assert ax.get_ylabel() == "input scaling"
+        assert "accuracy" in ax.get_title()
+        cells = [t.get_text() for t in ax.texts]
+        assert len(cells) == 9 and all(" ± " in t for t in cells)
+        assert len(heatmap.axes) == 2  # the colour bar
+        ax = curves.axes[0]
+        assert ax.get_xlabel() == "epoch"
+        assert "log loss" in ax.get_ylabel()
+        assert len(ax.lines) == 2 * 9
+        assert len(ax.get_legend().get_texts()) == 9 + 2
+    finally:
+        plt.close(heatmap)
+        plt.close(curves)
+
+
+# -- progress and backends ----------------------------------------------------------
+def test_sweep_progress_bar_counts_every_fit(cancer, capsys):
+    pytest.importorskip("tqdm")
+    X, y = cancer
+    sweep(
+        X,
+        y,
+        scalings=["minmax", "standard"],
+        norms=["layer"],
+        cv=2,
+        progress=True,
+        backend="threading",
+        n_jobs=2,
+        **FAST,
+    )
+    err = capsys.readouterr().err
+    # 2 candidates x 2 folds + the refit + 2 curve fits
+    assert "7/7" in err
+
+
+def test_sweep_backend_arguments_are_checked(cancer):
+    X, y = cancer
+    with pytest.raises(ValueError, match="scheduler is only used"):
+        sweep(X, y, scheduler="tcp://127.0.0.1:1", curves=False)
+    with pytest.raises(ValueError, match="scoring must be"):
+        sweep(X, y, scoring=3, curves=False)
+
+
+def test_sweep_dask_missing_names_the_extra(cancer, monkeypatch):
+    X, y = cancer
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(ImportError, match=r"sknorm\[dask\]"):
+        sweep(X, y, backend="dask", scheduler="tcp://127.0.0.1:1", **FAST)
+
+
+@pytest.mark.dask
+def test_sweep_on_a_dask_cluster_matches_one_process(cancer):
+    """A real two-process LocalCluster gives the scores of a local sweep."""
+    distributed = pytest.importorskip("distributed")
+    X, y = cancer
+    kwargs = {
+        "scalings": ["none", "standard"],
+        "norms": ["batch", "layer"],
+        "cv": 2,
+        "curves": False,
+        "n_threads": 1,  # as in the Dask workers
+        **FAST,
+    }
+    local = sweep(X, y, n_jobs=1, **kwargs)
+    with distributed.LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        remote = sweep(
+            X,
+            y,
+            backend="dask",
+            scheduler=cluster.scheduler_address,
+            progress=True,  # candidates in groups of 2, one per worker
+            **kwargs,
+        )
+    key = ["scaling", "norm"]
+    both = local.table.merge(remote.table, on=key, suffixes=("_local", "_dask"))
+    assert len(both) == 4
+    assert_allclose(both["mean_score_dask"], both["mean_score_local"])
+    assert_allclose(both["std_score_dask"], both["std_score_local"])
+    assert remote.best_params == local.best_params
+
+
+# -- layering ----------------------------------------------------------------------
+PACKAGE = Path(__file__).resolve().parents[1] / "sknorm"
+
+
+@pytest.mark.parametrize(
+    "module", ["_scalers", "_norms", "nn", "_training", "_estimators", "_pipeline"]
+)
+def test_lower_layers_do_not_import_the_sweep(module):
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+    names = {name.rsplit(".", 1)[-1] for name in imported}
+    assert not names & {"_sweep", "_plotting", "cli", "matplotlib", "distributed"}
+
+
+def _top_level_imports(module: str) -> set[str]:
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
+    names = set()
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom):
+            names.add((node.module or "").split(".")[0])
+        elif isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+    return names
+
+
+def test_optional_extras_are_imported_lazily():
+    # ``import sknorm`` must work without the report and dask extras.
+    for module in ("__init__", "_sweep", "_plotting", "cli"):
+        extras = _top_level_imports(module) & {"matplotlib", "distributed", "dask"}
+        assert not extras, (module, extras)
+    init = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    modules = {n.module for n in init.body if isinstance(n, ast.ImportFrom)}
+    assert not modules & {"_plotting", "cli"}
