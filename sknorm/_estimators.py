@@ -21,12 +21,17 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
-from skorch import NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 
 from ._norms import BATCH_DEPENDENT_NORMS, NORM_DEFAULTS, NORMS
-from ._training import SliceLoader, StopOnNonFiniteLoss, fit_context
+from ._training import (
+    NetClassifier,
+    NetRegressor,
+    SliceLoader,
+    StopOnNonFiniteLoss,
+    fit_context,
+)
 from .nn import ACTIVATIONS, MLP, NORM_POSITIONS
 
 __all__ = ["NormMLPClassifier", "NormMLPRegressor"]
@@ -99,7 +104,7 @@ class _BaseNormMLP(BaseEstimator):
     }
 
     # Set by subclasses.
-    _net_class: type = NeuralNetClassifier
+    _net_class: type = NetClassifier
     _criterion: type = torch.nn.CrossEntropyLoss
     _stratify: bool = False
 
@@ -224,7 +229,8 @@ class _BaseNormMLP(BaseEstimator):
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
         X_tensor = _to_tensor(X, self.device)
         y_tensor = y_tensor.to(self.device)
-        with fit_context(seed, self.n_threads, self.device):
+        work = self.batch_size * max((X.shape[1], *self._hidden_sizes()))
+        with fit_context(seed, self.n_threads, self.device, work):
             if warm:
                 self.net_.partial_fit(X_tensor, y_tensor)
             else:
@@ -369,7 +375,11 @@ default="adam"
     n_threads : int or None, default=None
         Torch threads used while fitting. None: ``OMP_NUM_THREADS`` when set (as
         joblib and Dask workers set it, so parallel searches do not
-        oversubscribe), else every core available to the process.
+        oversubscribe); else one thread when ``batch_size`` x the widest layer
+        is below 256 x 256, where more threads do not pay; else every core
+        available to the process. The thread count changes the float rounding
+        of a fit: fix it for results that are bitwise identical across
+        machines and ``n_jobs``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialization, shuffling and dropout through a private
         copy of torch's RNG; the global torch RNG is left untouched. An int
@@ -412,7 +422,7 @@ default="adam"
     (1, 3)
     """
 
-    _net_class = NeuralNetClassifier
+    _net_class = NetClassifier
     _criterion = torch.nn.CrossEntropyLoss
     _stratify = True
 
@@ -712,7 +722,7 @@ default="adam"
     True
     """
 
-    _net_class = NeuralNetRegressor
+    _net_class = NetRegressor
     _criterion = torch.nn.MSELoss
     _stratify = False
 

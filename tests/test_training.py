@@ -71,3 +71,32 @@ def test_fit_context_restores_threads_and_rng():
     assert torch.equal(torch.get_rng_state(), before_rng)
     with fit_context(seed=None, n_threads=None):
         assert np.isfinite(torch.rand(1).item())
+
+
+def test_default_num_threads_by_work(monkeypatch):
+    import os
+
+    from sknorm._training import PARALLEL_WORK
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert default_num_threads(work=128 * 128) == 1
+    assert default_num_threads(work=PARALLEL_WORK) == len(os.sched_getaffinity(0))
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert default_num_threads(work=10) == 2  # the environment wins
+
+
+def test_nets_switch_modes_only_when_needed():
+    from sknorm._training import NetClassifier
+    from sknorm.nn import MLP
+
+    net = NetClassifier(
+        MLP, module__n_features=3, module__n_outputs=2, module__dropout=0.5
+    ).initialize()
+    net._set_training(False)
+    assert not any(m.training for m in net.module_.modules())
+    net._set_training(True)
+    assert all(m.training for m in net.module_.modules())
+    calls = []
+    net.module_.train = lambda mode=True: calls.append(mode)
+    net._set_training(True)  # already training: no recursive call
+    assert calls == []
