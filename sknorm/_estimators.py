@@ -199,7 +199,7 @@ class _BaseNormMLP(BaseEstimator):
             batch_size=self.batch_size,
             iterator_train=SliceLoader,
             iterator_train__shuffle=True,
-            iterator_train__merge_singleton=True,
+            iterator_train__merge_small_last=True,
             iterator_valid=SliceLoader,
             train_split=train_split,
             callbacks=self._callbacks(seed),
@@ -347,8 +347,9 @@ default="adam"
     momentum : float, default=0.9
         Momentum of the "sgd" optimizer; ignored by the others.
     batch_size : int, default=128
-        Rows per mini-batch. A last training batch of a single sample is merged
-        into the one before it, so batch norm never sees a batch of one.
+        Rows per mini-batch. A last training batch of fewer than half a batch is
+        merged into the one before it, so batch norm never sees a batch of one
+        or a ragged handful of rows.
     max_epochs : int, default=100
         Passes over the training data.
     early_stopping : bool, default=False
@@ -652,8 +653,9 @@ default="adam"
     momentum : float, default=0.9
         Momentum of the "sgd" optimizer; ignored by the others.
     batch_size : int, default=128
-        Rows per mini-batch. A last training batch of a single sample is merged
-        into the one before it, so batch norm never sees a batch of one.
+        Rows per mini-batch. A last training batch of fewer than half a batch is
+        merged into the one before it, so batch norm never sees a batch of one
+        or a ragged handful of rows.
     max_epochs : int, default=100
         Passes over the training data.
     early_stopping : bool, default=False

@@ -289,7 +289,7 @@ def make_norm(
     >>> make_norm("layer", 4)
     LayerNorm((4,), eps=1e-05, elementwise_affine=True, bias=True)
     >>> make_norm("group", 8, groups=2)
-    GroupNorm(2, 8, eps=1e-05, affine=True)
+    GroupNorm(2, 8, eps=1e-05, affine=True, bias=True)
     """
     try:
         factory = NORMS[name]

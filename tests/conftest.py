@@ -4,4 +4,3 @@ import os
 # workers do not oversubscribe the machine (the estimators read OMP_NUM_THREADS).
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["OMP_NUM_THREADS"] = "1"
-

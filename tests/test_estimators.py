@@ -397,7 +397,7 @@ def test_diverging_training_stops_with_a_clear_error(cancer):
 # -- partial_fit and reproducibility -----------------------------------------------
 def test_partial_fit_continues_and_takes_classes(iris):
     X, y = iris
-    clf = NormMLPClassifier(**{**FAST, "max_epochs": 20})
+    clf = NormMLPClassifier(**{**FAST, "max_epochs": 20}, batch_size=32)
     first = y == "setosa"
     clf.partial_fit(X[first], y[first], classes=np.unique(y))
     assert_array_equal(clf.classes_, np.unique(y))

@@ -31,9 +31,18 @@ def test_shuffle_covers_every_row_once_and_changes_per_epoch():
         assert torch.equal(X[:, 0], 2 * y.float())
 
 
-@pytest.mark.parametrize("n, sizes", [(9, [4, 5]), (10, [4, 4, 2]), (1, [1])])
-def test_merge_singleton(n, sizes):
-    loader = SliceLoader(_dataset(n), batch_size=4, merge_singleton=True)
+@pytest.mark.parametrize(
+    "n, batch_size, sizes",
+    [
+        (9, 4, [4, 5]),
+        (10, 4, [4, 4, 2]),
+        (1, 4, [1]),
+        (67, 64, [67]),
+        (96, 64, [64, 32]),
+    ],
+)
+def test_merge_small_last(n, batch_size, sizes):
+    loader = SliceLoader(_dataset(n), batch_size=batch_size, merge_small_last=True)
     assert [len(y) for _, y in loader] == sizes
     assert len(loader) == len(sizes)
 
