@@ -432,7 +432,11 @@ def bench_grid(args) -> dict:
     medians = [_median(times[i]) for i in range(len(settings))]
     t1, t2 = medians[0], medians[1]
     worker_threads = ", ".join(sorted({str(w[3]) for w in workers}))
-    threads_per_fit = [str(default_num_threads()), worker_threads, "1"]
+    # What a default fit of this grid uses in the parent (sknorm's policy takes
+    # the per-batch work, rows x widest layer, into account).
+    default_net = NormMLPClassifier()
+    work = default_net.batch_size * max(X.shape[1], *default_net.hidden_layer_sizes)
+    threads_per_fit = [str(default_num_threads(work)), worker_threads, "1"]
     rows = [
         [
             label,
@@ -479,7 +483,7 @@ def bench_grid(args) -> dict:
             f"n_jobs={n_jobs},n_threads={n_threads}": times[i]
             for i, (_, n_jobs, n_threads) in enumerate(settings)
         },
-        "parent_threads_per_fit": default_num_threads(),
+        "parent_threads_per_fit": default_num_threads(work),
         "workers": [list(w) for w in workers],
     }
 

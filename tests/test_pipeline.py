@@ -138,3 +138,21 @@ def test_search_results_are_bitwise_identical_across_n_jobs():
             serial.cv_results_[key], parallel.cv_results_[key]
         )
     np.testing.assert_array_equal(serial.predict_proba(X), parallel.predict_proba(X))
+
+
+def test_the_whole_family_of_norms_in_one_grid():
+    """All seven norms and all five scalings through GridSearchCV on real data."""
+    from sknorm._norms import NORMS
+    from sknorm._scalers import SCALINGS
+
+    X, y = load_breast_cancer(return_X_y=True)
+    pipe = make_norm_pipeline(
+        NormMLPClassifier((32, 32), max_epochs=10, random_state=0)
+    )
+    grid = normalization_grid(scalings=SCALINGS, norms=list(NORMS))
+    search = GridSearchCV(pipe, grid, cv=3, n_jobs=2, error_score="raise").fit(X, y)
+    results = search.cv_results_
+    assert len(results["params"]) == len(SCALINGS) * len(NORMS) == 35
+    assert set(results["param_net__norm"]) == set(NORMS)
+    assert np.isfinite(results["mean_test_score"]).all()
+    assert search.best_score_ > 0.95
