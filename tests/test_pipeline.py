@@ -147,7 +147,7 @@ def test_the_whole_family_of_norms_in_one_grid():
 
     X, y = load_breast_cancer(return_X_y=True)
     pipe = make_norm_pipeline(
-        NormMLPClassifier((32, 32), max_epochs=10, random_state=0)
+        NormMLPClassifier((32, 32), max_epochs=30, random_state=0)
     )
     grid = normalization_grid(scalings=SCALINGS, norms=list(NORMS))
     search = GridSearchCV(pipe, grid, cv=3, n_jobs=2, error_score="raise").fit(X, y)
