@@ -430,3 +430,20 @@ def test_same_random_state_is_bitwise_identical_after_clone(cancer):
     a = est.fit(X, y).predict_proba(X)
     b = clone(est).fit(X, y).predict_proba(X)
     assert_array_equal(a, b)
+
+
+def test_prediction_follows_any_change_of_the_weights(cancer):
+    """Predictions use a cached float64 copy: it must never go stale."""
+    X, y = cancer
+    clf = NormMLPClassifier(**FAST).fit(X, y)
+    before = clf.predict_proba(X)
+    keys = set(vars(clf))
+    with torch.no_grad():
+        clf.net_.module_.output.bias[0] += 5.0  # an in-place edit
+    after = clf.predict_proba(X)
+    assert not np.allclose(after, before)
+    assert set(vars(clf)) == keys  # nothing cached on the estimator
+    state = {k: v.clone() for k, v in clf.net_.module_.state_dict().items()}
+    clf.fit(X, y)  # new weights
+    clf.net_.module_.load_state_dict(state)  # and back again
+    assert_allclose(clf.predict_proba(X), after)
