@@ -33,6 +33,7 @@ from sklearn.model_selection import (
 )
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.parallel import Parallel, delayed
+from sklearn.utils.validation import check_X_y
 from skorch.callbacks import Callback
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
@@ -86,6 +87,17 @@ def _resolve_task(y, task: str) -> str:
     raise ValueError(
         f"sweep() supports binary, multiclass and continuous targets; y is {kind!r}."
     )
+
+
+def _check_data(X, y, task: str) -> None:
+    """Fail before any fit, with scikit-learn's messages, on data no candidate
+    could be trained on (NaN, inf, text, empty, one class, ...)."""
+    regression = task == "regression"
+    _, y_checked = check_X_y(X, y, multi_output=regression, y_numeric=regression)
+    if not regression and np.unique(y_checked).size < 2:
+        raise ValueError(
+            "y has only one class; a classification sweep needs at least two."
+        )
 
 
 def _splitter(cv, y, task: str, random_state):
@@ -504,6 +516,7 @@ def sweep(
     ['net__norm', 'scale__method']
     """
     task = _resolve_task(y, task)
+    _check_data(X, y, task)
     if task == "classification":
         estimator = NormMLPClassifier(random_state=random_state, **net_params)
     else:

@@ -20,6 +20,7 @@ from sknorm import (
     NormMLPRegressor,
     make_norm_pipeline,
     normalization_grid,
+    sweep,
 )
 
 X, Y = load_breast_cancer(return_X_y=True)
@@ -257,6 +258,36 @@ CASES = [
         lambda: NormMLPClassifier(norm="instance").fit(X, Y),
         ValueError,
         "'norm'",
+    ),
+    # The sweep: checked before any fit
+    ("sweep", "NaN in X", lambda: sweep(_with(np.nan), Y, cv=2), ValueError, "NaN"),
+    (
+        "sweep",
+        "one class",
+        lambda: sweep(X, np.zeros(120, dtype=int), cv=2),
+        ValueError,
+        "one class",
+    ),
+    (
+        "sweep",
+        "text column",
+        lambda: sweep(_frame_with_text(), Y, cv=2),
+        ValueError,
+        "could not convert",
+    ),
+    (
+        "sweep",
+        "unknown norm",
+        lambda: sweep(X, Y, norms=["batchnorm"]),
+        ValueError,
+        "Unknown norms",
+    ),
+    (
+        "sweep",
+        "unknown task",
+        lambda: sweep(X, Y, task="ranking"),
+        ValueError,
+        "task must be",
     ),
     # Pipeline helpers
     (

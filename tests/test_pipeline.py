@@ -119,16 +119,19 @@ def test_a_diverging_candidate_gets_nan_and_the_search_finishes():
     assert search.best_params_ == {k: v[0] for k, v in good.items()}
 
 
-def test_search_results_are_bitwise_identical_across_n_jobs():
+@pytest.mark.parametrize("n_threads", [1, None])
+def test_search_results_are_bitwise_identical_across_n_jobs(n_threads, monkeypatch):
     """Same seeds and the same thread count: identical whichever n_jobs.
 
     (The thread count matters: float32 GEMM sums in a different order on 1 and 2
-    threads, so fix ``n_threads`` for results that do not depend on ``n_jobs``.)
+    threads. Small nets like this one get one thread by default both in this
+    process and in joblib's workers; for wide nets fix ``n_threads``.)
     """
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the default policy here
     X, y = load_breast_cancer(return_X_y=True)
     X, y = X[:300], y[:300]
     pipe = make_norm_pipeline(
-        NormMLPClassifier((16,), max_epochs=3, random_state=0, n_threads=1)
+        NormMLPClassifier((16,), max_epochs=3, random_state=0, n_threads=n_threads)
     )
     grid = normalization_grid(["minmax", "standard"], ["batch", "layer"])
     serial = GridSearchCV(pipe, grid, cv=3, n_jobs=1).fit(X, y)
