@@ -84,15 +84,12 @@ def _affine_of(step, n_features: int) -> _Affine | None:
         low, high = step.feature_range if step.clip else (None, None)
         return _Affine(step.scale_, step.min_, low, high)
     if isinstance(step, StandardScaler | RobustScaler):
-        center = (
-            getattr(step, "mean_", None) if isinstance(step, StandardScaler) else None
-        )
-        if isinstance(step, RobustScaler):
-            center = step.center_
-        if isinstance(step, StandardScaler) and not step.with_mean:
-            center = None
-        scale = step.scale_ if step.scale_ is not None else ones
-        center = center if center is not None else zeros
+        if isinstance(step, StandardScaler):
+            center = step.mean_ if step.with_mean else None
+        else:
+            center = step.center_  # None without centering
+        scale = ones if step.scale_ is None else step.scale_
+        center = zeros if center is None else center
         return _Affine(1.0 / scale, -center / scale)
     raise ValueError(
         f"Cannot fold a {type(step).__name__} step into an exported model; supported "

@@ -7,7 +7,7 @@ import torch
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_breast_cancer, load_diabetes, make_regression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import MinMaxScaler, RobustScaler
+from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from sknorm import NormMLPClassifier, NormMLPRegressor, export, make_norm_pipeline
 
@@ -105,3 +105,20 @@ def test_export_errors(tmp_path):
         export(quantile, tmp_path / "q.bin", format="pickle")
     with pytest.raises(TypeError, match="NormMLPClassifier or NormMLPRegressor"):
         export(make_pipeline(MinMaxScaler()).fit(X), tmp_path / "x.pt2")
+
+
+@pytest.mark.parametrize(
+    "scaler",
+    [
+        StandardScaler(with_mean=False),
+        StandardScaler(with_std=False),
+        RobustScaler(with_centering=False),
+        RobustScaler(with_scaling=False),
+    ],
+    ids=["std-no-mean", "std-no-std", "robust-no-center", "robust-no-scale"],
+)
+def test_partial_scalers_fold_too(tmp_path, scaler):
+    X_train, y_train, X_test, _ = _split(*load_breast_cancer(return_X_y=True))
+    pipe = make_pipeline(scaler, NormMLPClassifier(**FAST)).fit(X_train, y_train)
+    out = _run_exported(export(pipe, tmp_path / "m.pt2"), X_test)
+    assert_allclose(out, pipe.predict_proba(X_test), atol=1e-4)
