@@ -1,20 +1,24 @@
 """sknorm: input scaling and hidden-layer norms as scikit-learn hyperparameters."""
 
+from . import exceptions
 from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._export import export
+from ._norms import NORMS
 from ._persist import load, save
 from ._pipeline import make_norm_pipeline, normalization_grid
-from ._scalers import InputScaler
+from ._scalers import SCALINGS, InputScaler
 from ._sweep import SweepResult, sweep
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
+    "NORMS",
+    "SCALINGS",
     "InputScaler",
     "NormMLPClassifier",
     "NormMLPRegressor",
     "SweepResult",
     "__version__",
+    "exceptions",
     "export",
     "load",
     "make_norm_pipeline",

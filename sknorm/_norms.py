@@ -1,7 +1,8 @@
 """Hidden-layer normalization layers, chosen by name.
 
-Torch only: nothing here imports scikit-learn. Each entry of ``NORMS`` maps the
-string a user writes as ``norm=...`` to a factory that builds the layer. Where
+Torch only: nothing here imports scikit-learn. Each name in ``NORMS`` (the
+string a user writes as ``norm=...``) has one factory that builds the layer and
+owns the norm's options and their defaults. Where
 torch ships the layer (batch, layer, RMS and group norm) it is torch's own; the
 two it does not ship (ghost batch norm, batch renormalization) are written here
 once.
@@ -9,18 +10,23 @@ once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 
 import torch
 from torch import nn
 
 __all__ = [
     "BATCH_DEPENDENT_NORMS",
+    "COMMON_OPTIONS",
     "NORMS",
     "NORM_DEFAULTS",
     "BatchRenorm1d",
     "GhostBatchNorm1d",
+    "all_norm_options",
+    "check_norm_params",
     "make_norm",
+    "norm_options",
 ]
 
 #: ``eps`` and ``momentum`` per convention. Keras' ``BatchNormalization`` has
@@ -89,7 +95,7 @@ class BatchRenorm1d(nn.BatchNorm1d):
 
     and the running statistics are updated as batch norm does. ``rmax`` and
     ``dmax`` grow linearly from 1 and 0 to their final values over the first
-    ``warmup_steps`` training steps, so training starts as plain batch norm (the
+    ``warmup_steps`` training steps (100 by default), so training starts as plain batch norm (the
     paper keeps r = 1, d = 0 at first, then relaxes the clipping). With r = 1 and
     d = 0 it is exactly batch norm; in eval mode it is batch norm with the
     running statistics.
@@ -111,7 +117,7 @@ class BatchRenorm1d(nn.BatchNorm1d):
         affine: bool = True,
         rmax: float = 3.0,
         dmax: float = 5.0,
-        warmup_steps: int = 0,
+        warmup_steps: int = 100,
     ) -> None:
         super().__init__(num_features, eps=eps, momentum=momentum, affine=affine)
         if rmax < 1 or dmax < 0 or warmup_steps < 0:
@@ -169,87 +175,132 @@ class BatchRenorm1d(nn.BatchNorm1d):
         )
 
 
-def _none(width: int, o: dict) -> nn.Module:
+#: The options every norm shares, passed by the caller (the estimators'
+#: ``norm_eps``, ``norm_momentum`` and ``norm_affine``); a factory takes the
+#: ones it uses. Every other option belongs to one norm and is declared once, as
+#: a keyword argument with its default, in that norm's factory (or layer class).
+COMMON_OPTIONS = ("eps", "momentum", "affine")
+
+
+def _none(width: int) -> nn.Module:
     return nn.Identity()
 
 
-def _batch(width: int, o: dict) -> nn.Module:
+def _batch(width: int, *, eps: float, momentum: float | None, affine: bool):
     # Per-feature statistics over the mini-batch; running mean/var in eval mode.
-    return nn.BatchNorm1d(
-        width, eps=o["eps"], momentum=o["momentum"], affine=o["affine"]
-    )
+    return nn.BatchNorm1d(width, eps=eps, momentum=momentum, affine=affine)
 
 
-def _layer(width: int, o: dict) -> nn.Module:
+def _layer(width: int, *, eps: float, affine: bool) -> nn.Module:
     # Per-sample statistics over the features; the same in train and eval mode.
-    return nn.LayerNorm(width, eps=o["eps"], elementwise_affine=o["affine"])
+    return nn.LayerNorm(width, eps=eps, elementwise_affine=affine)
 
 
-def _rms(width: int, o: dict) -> nn.Module:
+def _rms(width: int, *, eps: float, affine: bool) -> nn.Module:
     # Per-sample root mean square over the features, no centering.
-    return nn.RMSNorm(width, eps=o["eps"], elementwise_affine=o["affine"])
+    return nn.RMSNorm(width, eps=eps, elementwise_affine=affine)
 
 
-def _group(width: int, o: dict) -> nn.Module:
+def _group(width: int, *, eps: float, affine: bool, groups: int = 8) -> nn.Module:
     # Per-sample statistics over groups of hidden units.
-    groups = o["groups"]
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"norm option groups must be a positive int, got {groups!r}.")
     if width % groups or width // groups < 2:
         raise ValueError(
-            f"norm='group' splits each hidden layer into norm_groups={groups} "
-            "groups of at least 2 units, so norm_groups must divide the layer "
-            f"width and be at most half of it; got a width of {width}."
+            f"norm='group' splits each hidden layer into groups={groups} groups "
+            "of at least 2 units, so groups must divide the layer width and be "
+            f"at most half of it; got a width of {width}."
         )
-    return nn.GroupNorm(groups, width, eps=o["eps"], affine=o["affine"])
+    return nn.GroupNorm(groups, width, eps=eps, affine=affine)
 
 
-def _ghost(width: int, o: dict) -> nn.Module:
-    return GhostBatchNorm1d(
-        width,
-        virtual_batch_size=o["virtual_batch_size"],
-        eps=o["eps"],
-        momentum=o["momentum"],
-        affine=o["affine"],
-    )
-
-
-def _batch_renorm(width: int, o: dict) -> nn.Module:
-    return BatchRenorm1d(
-        width,
-        eps=o["eps"],
-        momentum=o["momentum"],
-        affine=o["affine"],
-        rmax=o["rmax"],
-        dmax=o["dmax"],
-        warmup_steps=o["warmup_steps"],
-    )
-
-
-NORMS: dict[str, Callable[[int, dict], nn.Module]] = {
+#: Norm name -> factory ``(width, **options) -> nn.Module``. The factory's
+#: keyword arguments are the norm's options: those in ``COMMON_OPTIONS`` and its
+#: own, whose defaults are the ones written in its signature.
+_FACTORIES: dict[str, Callable[..., nn.Module]] = {
     "none": _none,
     "batch": _batch,
     "layer": _layer,
     "rms": _rms,
     "group": _group,
-    "ghost": _ghost,
-    "batch_renorm": _batch_renorm,
+    "ghost": GhostBatchNorm1d,
+    "batch_renorm": BatchRenorm1d,
 }
+
+#: The names ``norm=...`` accepts, in the order they are documented and shown.
+NORMS: tuple[str, ...] = tuple(_FACTORIES)
 
 #: Norms whose training-mode output depends on the other samples of the batch.
 BATCH_DEPENDENT_NORMS = frozenset({"batch", "ghost", "batch_renorm"})
+
+
+def _keywords(name: str) -> dict[str, inspect.Parameter]:
+    params = list(inspect.signature(_FACTORIES[name]).parameters.values())[1:]
+    return {p.name: p for p in params}
+
+
+def norm_options(name: str) -> dict[str, object]:
+    """The options of norm ``name`` beyond ``COMMON_OPTIONS``, with defaults.
+
+    Examples
+    --------
+    >>> from sknorm._norms import norm_options
+    >>> norm_options("batch_renorm")
+    {'rmax': 3.0, 'dmax': 5.0, 'warmup_steps': 100}
+    >>> norm_options("batch")
+    {}
+    """
+    _check_name(name)
+    return {k: p.default for k, p in _keywords(name).items() if k not in COMMON_OPTIONS}
+
+
+def all_norm_options() -> dict[str, tuple[str, ...]]:
+    """Every norm-specific option and the norms that take it."""
+    owners: dict[str, tuple[str, ...]] = {}
+    for name in NORMS:
+        for option in norm_options(name):
+            owners[option] = (*owners.get(option, ()), name)
+    return owners
+
+
+def check_norm_params(params) -> dict:
+    """``params`` as a dict whose every key is an option of some norm.
+
+    A key of another norm than the one in use is allowed (and ignored by that
+    norm), so one ``norm_params`` serves a grid over several norms.
+    """
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise ValueError(
+            f"norm_params must be a dict or None, got {type(params).__name__}."
+        )
+    owners = all_norm_options()
+    unknown = sorted(set(params) - set(owners))
+    if unknown:
+        known = ", ".join(f"{k!r} ({'/'.join(v)})" for k, v in sorted(owners.items()))
+        raise ValueError(
+            f"norm_params has unknown option(s) {unknown}; the norm options are "
+            f"{known}. eps, momentum and affine are the norm_eps, norm_momentum "
+            "and norm_affine parameters."
+        )
+    return dict(params)
+
+
+def _check_name(name: str) -> None:
+    if name not in _FACTORIES:
+        raise ValueError(f"Unknown norm {name!r}; expected one of {list(NORMS)}.")
 
 
 def make_norm(
     name: str,
     num_features: int,
     *,
-    eps: float = 1e-5,
-    momentum: float | None = 0.1,
+    eps: float | None = None,
+    momentum: float | None = None,
     affine: bool = True,
-    groups: int = 8,
-    virtual_batch_size: int = 32,
-    rmax: float = 3.0,
-    dmax: float = 5.0,
-    warmup_steps: int = 0,
+    convention: str = "torch",
+    **options,
 ) -> nn.Module:
     """Build the normalization layer called ``name`` for ``num_features`` units.
 
@@ -263,21 +314,23 @@ def make_norm(
         ``"none"`` :class:`torch.nn.Identity`.
     num_features : int
         Width of the layer being normalized.
-    eps : float, default=1e-5
-        Added to the variance (or mean square) for numerical stability.
-    momentum : float or None, default=0.1
+    eps : float or None, default=None
+        Added to the variance (or mean square) for numerical stability; None
+        takes it from ``convention``.
+    momentum : float or None, default=None
         Weight of the current batch in the running statistics of the batch
-        norms (torch's convention; Keras' ``momentum=0.99`` is ``0.01`` here).
+        norms (torch's convention; Keras' ``momentum=0.99`` is ``0.01`` here);
+        None takes it from ``convention``.
     affine : bool, default=True
         Learn a per-unit scale (gamma) and shift (beta).
-    groups : int, default=8
-        Number of groups of ``"group"``; must divide ``num_features``.
-    virtual_batch_size : int, default=32
-        Rows per virtual batch of ``"ghost"``.
-    rmax, dmax : float, default=3.0, 5.0
-        Clipping limits of ``"batch_renorm"``'s corrections r and d.
-    warmup_steps : int, default=0
-        Steps over which ``"batch_renorm"`` relaxes rmax and dmax from 1 and 0.
+    convention : {"torch", "keras"}, default="torch"
+        Where ``eps`` and ``momentum`` come from when None (``NORM_DEFAULTS``).
+    **options
+        The norm's own options (``norm_options(name)`` lists them with their
+        defaults): ``groups`` of ``"group"``, ``virtual_batch_size`` of
+        ``"ghost"``, ``rmax``, ``dmax`` and ``warmup_steps`` of
+        ``"batch_renorm"``. Options of other norms are ignored; unknown ones
+        raise.
 
     Returns
     -------
@@ -291,20 +344,14 @@ def make_norm(
     >>> make_norm("group", 8, groups=2)
     GroupNorm(2, 8, eps=1e-05, affine=True, bias=True)
     """
-    try:
-        factory = NORMS[name]
-    except KeyError:
-        raise ValueError(
-            f"Unknown norm {name!r}; expected one of {sorted(NORMS)}."
-        ) from None
-    options = {
-        "eps": eps,
-        "momentum": momentum,
+    _check_name(name)
+    options = check_norm_params(options)
+    defaults = NORM_DEFAULTS[convention]
+    common = {
+        "eps": defaults["eps"] if eps is None else eps,
+        "momentum": defaults["momentum"] if momentum is None else momentum,
         "affine": affine,
-        "groups": int(groups),
-        "virtual_batch_size": virtual_batch_size,
-        "rmax": rmax,
-        "dmax": dmax,
-        "warmup_steps": warmup_steps,
     }
-    return factory(int(num_features), options)
+    accepted = _keywords(name)
+    kwargs = {k: v for k, v in {**common, **options}.items() if k in accepted}
+    return _FACTORIES[name](int(num_features), **kwargs)

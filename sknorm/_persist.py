@@ -196,7 +196,7 @@ def save(model, path: str | os.PathLike) -> Path:
     >>> bool((load(path).predict_proba(X) == pipe.predict_proba(X)).all())
     True
     """
-    from . import __version__
+    from ._version import __version__
 
     w = _Writer()
     if isinstance(model, Pipeline):
@@ -287,7 +287,7 @@ def load(path: str | os.PathLike):
         If the file is not a safe sknorm file, was written by a newer format,
         or its weights do not match the model it describes.
     """
-    from . import __version__
+    from ._version import __version__
 
     try:
         with warnings.catch_warnings():  # torch notes a foreign pickle's protocol

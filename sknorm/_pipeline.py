@@ -10,10 +10,21 @@ from sklearn.pipeline import Pipeline
 from ._norms import NORMS
 from ._scalers import SCALINGS, InputScaler
 
-__all__ = ["make_norm_pipeline", "normalization_grid"]
+__all__ = [
+    "DEFAULT_NORMS",
+    "DEFAULT_SCALINGS",
+    "NET_STEP",
+    "SCALE_STEP",
+    "make_norm_pipeline",
+    "normalization_grid",
+]
 
 SCALE_STEP = "scale"
 NET_STEP = "net"
+#: What a sweep tries when not told: ``normalization_grid``'s, ``sweep``'s and
+#: the ``sknorm sweep`` command's defaults.
+DEFAULT_SCALINGS: tuple[str, ...] = ("none", "minmax", "standard")
+DEFAULT_NORMS: tuple[str, ...] = ("none", "batch", "layer")
 
 
 def make_norm_pipeline(estimator: BaseEstimator, scaling: str = "standard") -> Pipeline:
@@ -61,8 +72,8 @@ def _checked(values: Iterable[str], allowed: Sequence[str], what: str) -> list[s
 
 
 def normalization_grid(
-    scalings: Iterable[str] = ("none", "minmax", "standard"),
-    norms: Iterable[str] = ("none", "batch", "layer"),
+    scalings: Iterable[str] = DEFAULT_SCALINGS,
+    norms: Iterable[str] = DEFAULT_NORMS,
     **net_params: Iterable,
 ) -> dict[str, list]:
     """A ``param_grid`` over input scaling and hidden-layer norm.
@@ -97,7 +108,7 @@ def normalization_grid(
     """
     grid = {
         f"{SCALE_STEP}__method": _checked(scalings, SCALINGS, "scalings"),
-        f"{NET_STEP}__norm": _checked(norms, tuple(NORMS), "norms"),
+        f"{NET_STEP}__norm": _checked(norms, NORMS, "norms"),
     }
     for name, values in net_params.items():
         values = list(values) if not isinstance(values, str) else [values]

@@ -19,24 +19,17 @@ from skorch import NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import Callback
 from torch.utils.data import DataLoader, Subset
 
+from .exceptions import TrainingDivergedError
+
 __all__ = [
     "PARALLEL_WORK",
     "NetClassifier",
     "NetRegressor",
     "SliceLoader",
     "StopOnNonFiniteLoss",
-    "TrainingDivergedError",
     "default_num_threads",
     "fit_context",
 ]
-
-
-class TrainingDivergedError(FloatingPointError):
-    """Raised when the training loss becomes NaN or infinite.
-
-    Inside ``GridSearchCV`` the candidate gets ``error_score`` (NaN by default)
-    with a ``FitFailedWarning``, and the rest of the search goes on.
-    """
 
 
 class StopOnNonFiniteLoss(Callback):

@@ -290,7 +290,7 @@ def _versions() -> str:
     import skorch
     import torch
 
-    from . import __version__
+    from ._version import __version__
 
     return (
         f"sknorm {__version__} (scikit-learn {sklearn.__version__}, "

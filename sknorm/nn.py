@@ -32,7 +32,7 @@ NORM_POSITIONS = ("before", "after")
 
 
 class MLP(nn.Module):
-    """Multi-layer perceptron whose hidden layers carry batch, layer or no norm.
+    """Multi-layer perceptron whose hidden layers carry a normalization layer.
 
     Each hidden block is ``Linear -> norm -> activation -> dropout`` (the default
     ``norm_position="before"``) or ``Linear -> activation -> norm -> dropout``
@@ -62,22 +62,18 @@ default="batch"
         One of ``ACTIVATIONS``.
     dropout : float, default=0.0
         Dropout probability applied at the end of every hidden block.
-    norm_eps : float, default=1e-5
-        Passed to the norm layer as ``eps``.
-    norm_momentum : float, default=0.1
-        Passed to batch norm as ``momentum`` (torch's convention: the weight of
-        the current batch in the running statistics). Ignored by layer norm.
+    norm_eps : float or None, default=None
+        ``eps`` of the norm layers; None is torch's 1e-5.
+    norm_momentum : float or None, default=None
+        Running-statistics momentum of the batch norms (torch's convention: the
+        weight of the current batch); None is torch's 0.1. Ignored by the
+        per-sample norms.
     norm_affine : bool, default=True
-        Passed as ``affine`` (batch norm) or ``elementwise_affine`` (layer norm).
-    norm_groups : int, default=8
-        Groups of ``norm="group"``; must divide every hidden width.
-    virtual_batch_size : int, default=32
-        Rows per virtual batch of ``norm="ghost"``.
-    renorm_rmax, renorm_dmax : float, default=3.0, 5.0
-        Clipping limits of ``norm="batch_renorm"``'s corrections r and d.
-    renorm_warmup_steps : int, default=100
-        Training steps over which batch renorm relaxes its limits from r = 1,
-        d = 0 (plain batch norm while the running statistics settle).
+        Learn the norm's per-unit scale and shift.
+    norm_params : dict or None, default=None
+        The norm's own options, e.g. ``{"groups": 4}`` for ``norm="group"``;
+        see :func:`sknorm._norms.norm_options` for each norm's options and
+        defaults. Options of other norms are ignored.
 
     Examples
     --------
@@ -110,18 +106,14 @@ default="batch"
         norm_position: str = "before",
         activation: str = "relu",
         dropout: float = 0.0,
-        norm_eps: float = 1e-5,
-        norm_momentum: float = 0.1,
+        norm_eps: float | None = None,
+        norm_momentum: float | None = None,
         norm_affine: bool = True,
-        norm_groups: int = 8,
-        virtual_batch_size: int = 32,
-        renorm_rmax: float = 3.0,
-        renorm_dmax: float = 5.0,
-        renorm_warmup_steps: int = 100,
+        norm_params: dict | None = None,
     ) -> None:
         super().__init__()
         if norm not in NORMS:
-            raise ValueError(f"Unknown norm {norm!r}; expected one of {sorted(NORMS)}.")
+            raise ValueError(f"Unknown norm {norm!r}; expected one of {list(NORMS)}.")
         if norm_position not in NORM_POSITIONS:
             raise ValueError(
                 f"norm_position must be one of {NORM_POSITIONS}, got {norm_position!r}."
@@ -142,11 +134,7 @@ default="batch"
                 eps=norm_eps,
                 momentum=norm_momentum,
                 affine=norm_affine,
-                groups=norm_groups,
-                virtual_batch_size=virtual_batch_size,
-                rmax=renorm_rmax,
-                dmax=renorm_dmax,
-                warmup_steps=renorm_warmup_steps,
+                **(norm_params or {}),
             )
             if norm_position == "before":
                 layers["norm"] = normalizer

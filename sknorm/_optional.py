@@ -1,0 +1,50 @@
+"""The one way sknorm imports an optional dependency.
+
+Every extra (``report``, ``dask``, ``onnx``) is imported through
+:func:`import_optional` at the point of use, so ``import sknorm`` never pulls
+it in and a missing package gives one message naming the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+__all__ = ["import_optional"]
+
+
+def import_optional(module: str, extra: str, purpose: str) -> ModuleType:
+    """Import ``module`` or raise an ImportError that says how to install it.
+
+    Parameters
+    ----------
+    module : str
+        Dotted module name, e.g. ``"matplotlib.pyplot"``.
+    extra : str
+        The sknorm extra that installs it, e.g. ``"report"``.
+    purpose : str
+        What needs it, for the message, e.g. ``"sweep()'s result table"``.
+
+    Returns
+    -------
+    module : module
+
+    Examples
+    --------
+    >>> from sknorm._optional import import_optional
+    >>> import_optional("json", "report", "a doctest").__name__
+    'json'
+    >>> import_optional("no_such_module_x", "report", "the report")
+    Traceback (most recent call last):
+    ...
+    ImportError: the report needs no_such_module_x, which is not installed; \
+install it with `pip install 'sknorm[report]'`.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        package = module.split(".")[0]
+        raise ImportError(
+            f"{purpose} needs {package}, which is not installed; install it with "
+            f"`pip install 'sknorm[{extra}]'`."
+        ) from exc
