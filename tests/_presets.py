@@ -1,0 +1,21 @@
+"""Settings shared by the test modules: ``from _presets import FAST, fast``.
+
+``conftest.py`` puts this folder on ``sys.path``, so the import works under
+every pytest import mode and in every xdist worker.
+"""
+
+from types import MappingProxyType
+
+#: A small net trained briefly, seeded: enough to check behaviour, not accuracy.
+#: Read-only, so that no test can change it for the others.
+FAST = MappingProxyType(
+    {"hidden_layer_sizes": (16,), "max_epochs": 3, "batch_size": 32, "random_state": 0}
+)
+
+
+def fast(**params) -> dict:
+    """FAST with some settings changed or added.
+
+    ``NormMLPClassifier(**fast(norm="layer", max_epochs=5))``
+    """
+    return {**FAST, **params}
