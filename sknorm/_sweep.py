@@ -37,30 +37,53 @@ from sklearn.utils.validation import check_X_y
 from skorch.callbacks import Callback
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
-from ._pipeline import NET_STEP, SCALE_STEP, make_norm_pipeline, normalization_grid
+from ._optional import import_optional
+from ._pipeline import (
+    DEFAULT_NORMS,
+    DEFAULT_SCALINGS,
+    NET_STEP,
+    SCALE_STEP,
+    make_norm_pipeline,
+    normalization_grid,
+)
 
 __all__ = ["SweepResult", "sweep"]
 
 TASKS = ("auto", "classification", "regression")
 _REGRESSION_TARGETS = ("continuous", "continuous-multioutput")
+#: The loss the curves measure, by task.
+LOSSES = {"classification": "log loss", "regression": "mean squared error"}
 _STATES_CALLBACK = "sknorm_epoch_states"
 #: Share of the data held out by the curve fits.
 CURVE_VALIDATION_FRACTION = 0.2
 
+#: The columns that name a candidate, in :attr:`SweepResult.table` and
+#: :attr:`SweepResult.curves`.
+CANDIDATE_COLUMNS: tuple[str, ...] = ("scaling", "norm")
+#: Columns of :attr:`SweepResult.table`, in order.
+TABLE_COLUMNS: tuple[str, ...] = (
+    *CANDIDATE_COLUMNS,
+    "mean_score",
+    "std_score",
+    "mean_fit_time",
+    "rank",
+)
+#: Columns of :attr:`SweepResult.curves`, in order.
+CURVE_COLUMNS: tuple[str, ...] = (
+    *CANDIDATE_COLUMNS,
+    "epoch",
+    "train_loss",
+    "valid_loss",
+)
 
-def _missing_extra(package: str, extra: str, purpose: str) -> ImportError:
-    return ImportError(
-        f"{purpose} needs {package}, which is not installed; install it with "
-        f"`pip install 'sknorm[{extra}]'`."
-    )
+
+def _pandas():
+    return import_optional("pandas", "report", "sweep()'s result table")
 
 
-def _import_pandas():
-    try:
-        import pandas as pd
-    except ImportError as exc:  # pragma: no cover - pandas is in the test env
-        raise _missing_extra("pandas", "report", "sweep()'s result table") from exc
-    return pd
+def _candidate(params: dict) -> tuple[str, str]:
+    """A candidate's ``(scaling, norm)``, from its search parameters."""
+    return params[f"{SCALE_STEP}__method"], params[f"{NET_STEP}__norm"]
 
 
 # -- the task and the search ---------------------------------------------------
@@ -188,10 +211,10 @@ def _loss(pipe, X, y, task: str) -> float:
 def _curve_fit(pipe, params, X_train, y_train, X_valid, y_valid, task):
     """Fit one candidate on the training part; its losses after every epoch.
 
-    Returns ``(rows, error)``: one dict per epoch, or no rows and the error's
-    text when the fit failed. Both losses are measured the same way, after each
-    epoch, in evaluation mode (batch norm on its running statistics), in the
-    target's own units.
+    Returns ``(rows, error)``: one tuple of :data:`CURVE_COLUMNS` per epoch, or
+    no rows and the error's text when the fit failed. Both losses are measured
+    the same way, after each epoch, in evaluation mode (batch norm on its
+    running statistics), in the target's own units.
     """
     pipe = clone(pipe).set_params(**params)
     callbacks = list(pipe.get_params()[f"{NET_STEP}__callbacks"] or [])
@@ -208,23 +231,17 @@ def _curve_fit(pipe, params, X_train, y_train, X_valid, y_valid, task):
     try:
         for epoch, state in enumerate(states, start=1):
             net.module_.load_state_dict(state)
-            rows.append(
-                {
-                    "scaling": params[f"{SCALE_STEP}__method"],
-                    "norm": params[f"{NET_STEP}__norm"],
-                    "epoch": epoch,
-                    "train_loss": _loss(pipe, X_train, y_train, task),
-                    "valid_loss": _loss(pipe, X_valid, y_valid, task),
-                }
-            )
+            train_loss = _loss(pipe, X_train, y_train, task)
+            valid_loss = _loss(pipe, X_valid, y_valid, task)
+            rows.append((*_candidate(params), epoch, train_loss, valid_loss))
     finally:
         net.module_.load_state_dict(final)
     return rows, None
 
 
-def _curves(search, X, y, task, random_state, n_jobs, advance):
-    pd = _import_pandas()
-    X_train, X_valid, y_train, y_valid = train_test_split(
+def _curve_split(X, y, task: str, random_state):
+    """``X_train, X_valid, y_train, y_valid``: the curve fits' seeded hold-out."""
+    return train_test_split(
         X,
         y,
         test_size=CURVE_VALIDATION_FRACTION,
@@ -232,38 +249,52 @@ def _curves(search, X, y, task, random_state, n_jobs, advance):
         shuffle=True,
         stratify=y if task == "classification" else None,
     )
+
+
+def _scored_candidates(search) -> list[dict]:
+    """The parameters of every candidate with a finite mean CV score.
+
+    A candidate whose every CV fit failed (NaN score) would fail its curve fit
+    too.
+    """
     results = search.cv_results_
-    # Candidates whose every CV fit failed (NaN score) would fail here too.
-    candidates = [
+    scores = results["mean_test_score"]
+    return [
         params
-        for params, score in zip(
-            results["params"], results["mean_test_score"], strict=True
-        )
+        for params, score in zip(results["params"], scores, strict=True)
         if np.isfinite(score)
     ]
-    advance(len(results["params"]) - len(candidates))
+
+
+def _curves(search, X, y, task, random_state, advance):
+    """Fit each scored candidate once more; a frame of :data:`CURVE_COLUMNS`.
+
+    The fits run with the search's ``n_jobs``; a failed one is a warning and
+    no rows. ``advance(n)`` is called as fits finish (skipped ones count).
+    """
+    X_train, X_valid, y_train, y_valid = _curve_split(X, y, task, random_state)
+    candidates = _scored_candidates(search)
+    advance(len(search.cv_results_["params"]) - len(candidates))
     jobs = (
         delayed(_curve_fit)(
             search.estimator, params, X_train, y_train, X_valid, y_valid, task
         )
         for params in candidates
     )
+    outcomes = Parallel(n_jobs=search.n_jobs, return_as="generator")(jobs)
     rows = []
-    outcomes = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     for params, (candidate_rows, error) in zip(candidates, outcomes, strict=True):
         rows.extend(candidate_rows)
         advance(1)
         if error is not None:
+            scaling, norm = _candidate(params)
             warnings.warn(
-                f"The curve fit of scaling={params[f'{SCALE_STEP}__method']!r}, "
-                f"norm={params[f'{NET_STEP}__norm']!r} failed; it has no curves. "
-                f"{error}",
+                f"The curve fit of scaling={scaling!r}, norm={norm!r} failed; it "
+                f"has no curves. {error}",
                 UserWarning,
                 stacklevel=3,
             )
-    return pd.DataFrame(
-        rows, columns=["scaling", "norm", "epoch", "train_loss", "valid_loss"]
-    )
+    return _pandas().DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 
 # -- the result --------------------------------------------------------------------
@@ -321,6 +352,8 @@ class SweepResult:
         curves : matplotlib.figure.Figure or None
             Training and validation loss per epoch; None without curves.
         """
+        # Imported here, not at the top: _plotting reads this module's column
+        # names, so a top-level import would be circular.
         from ._plotting import plot_curves, plot_score_heatmap
 
         heatmap = plot_score_heatmap(self.table, scoring=self.scoring).figure
@@ -330,85 +363,115 @@ class SweepResult:
 
     def __repr__(self) -> str:
         best = self.table.iloc[0]
+        scaling, norm = best[list(CANDIDATE_COLUMNS)]
         return (
             f"SweepResult(task={self.task!r}, candidates={len(self.table)}, "
-            f"best=(scaling={best['scaling']!r}, norm={best['norm']!r}), "
+            f"best=(scaling={scaling!r}, norm={norm!r}), "
             f"best_{self.scoring}={best['mean_score']:.4g})"
         )
 
 
 def _table(search):
-    pd = _import_pandas()
+    """One row of :data:`TABLE_COLUMNS` per candidate, best first."""
     results = search.cv_results_
-    table = pd.DataFrame(
-        {
-            "scaling": [p[f"{SCALE_STEP}__method"] for p in results["params"]],
-            "norm": [p[f"{NET_STEP}__norm"] for p in results["params"]],
-            "mean_score": results["mean_test_score"],
-            "std_score": results["std_test_score"],
-            "mean_fit_time": results["mean_fit_time"],
-            "rank": results["rank_test_score"],
-        }
+    scalings, norms = zip(*map(_candidate, results["params"]), strict=True)
+    columns = (
+        scalings,
+        norms,
+        results["mean_test_score"],
+        results["std_test_score"],
+        results["mean_fit_time"],
+        results["rank_test_score"],
     )
+    table = _pandas().DataFrame(dict(zip(TABLE_COLUMNS, columns, strict=True)))
     # Stable sort: among tied ranks the first candidate stays first, as in
     # ``best_index_``.
     return table.sort_values("rank", kind="stable", ignore_index=True)
 
 
 # -- where the fits run ------------------------------------------------------------
-@contextlib.contextmanager
-def _dask_client(scheduler) -> Iterator:
-    try:
-        import distributed
-    except ImportError as exc:
-        raise _missing_extra(
-            "dask.distributed", "dask", "sweep(backend='dask')"
-        ) from exc
-    if isinstance(scheduler, distributed.Client):
-        yield scheduler
-        return
-    if scheduler is None:
-        try:
-            yield distributed.get_client()
-        except ValueError as exc:
-            raise ValueError(
-                "backend='dask' needs scheduler='tcp://host:port' (or a running "
-                "distributed.Client)."
-            ) from exc
-        return
-    with distributed.Client(scheduler, set_as_default=False) as client:
-        yield client
-
-
-@contextlib.contextmanager
-def _backend(backend, scheduler) -> Iterator:
-    """Run the enclosed joblib work on ``backend`` (a joblib backend name)."""
+def _backend(backend, scheduler):
+    """A context in which joblib runs the fits on ``backend`` (a joblib name)."""
+    if backend == "dask":
+        return _dask_backend(scheduler)
+    if scheduler is not None:
+        raise ValueError("scheduler is only used with backend='dask'.")
     if backend is None:
-        if scheduler is not None:
-            raise ValueError("scheduler is only used with backend='dask'.")
-        yield
-    elif backend == "dask":
-        with _dask_client(scheduler) as client:
+        return contextlib.nullcontext()
+    return parallel_config(backend=backend)
+
+
+@contextlib.contextmanager
+def _dask_backend(scheduler) -> Iterator:
+    """joblib's dask backend on a scheduler address, a client or the current one."""
+    distributed = import_optional("distributed", "dask", "sweep(backend='dask')")
+    if scheduler is not None and not isinstance(scheduler, distributed.Client):
+        # Our own client, closed after the sweep; joblib's ``scheduler_host``
+        # would leave its client open.
+        with distributed.Client(scheduler, set_as_default=False) as client:
             with parallel_config(backend="dask", client=client):
                 yield
-    else:
-        if scheduler is not None:
-            raise ValueError("scheduler is only used with backend='dask'.")
-        with parallel_config(backend=backend):
-            yield
+        return
+    try:  # joblib takes the given client, or finds the current one
+        config = parallel_config(backend="dask", client=scheduler)
+    except ValueError as exc:
+        raise ValueError(
+            "backend='dask' needs scheduler='tcp://host:port' (or a running "
+            "distributed.Client)."
+        ) from exc
+    with config:
+        yield
 
 
 @contextlib.contextmanager
 def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], Any]]:
+    """``advance(n)``: moves a tqdm bar on stderr, or does nothing."""
     if not enabled:
         yield lambda n: None
         return
-    try:
-        from tqdm.auto import tqdm
-    except ImportError as exc:
-        raise _missing_extra("tqdm", "report", "sweep(progress=True)") from exc
+    tqdm = import_optional("tqdm.auto", "report", "sweep(progress=True)").tqdm
     with tqdm(total=total, desc="sweep", unit="fit", file=sys.stderr) as bar:
         yield bar.update
+
+
+# -- the steps of a sweep ------------------------------------------------------------
+def _build_search(
+    task, *, scalings, norms, cv, scoring, n_jobs, random_state, y, net_params
+) -> _SweepSearchCV:
+    """The unfitted search: the task's estimator, seeded, over the grid."""
+    estimator_class = (
+        NormMLPClassifier if task == "classification" else NormMLPRegressor
+    )
+    estimator = estimator_class(random_state=random_state, **net_params)
+    return _SweepSearchCV(
+        make_norm_pipeline(estimator),
+        normalization_grid(scalings, norms),
+        cv=_splitter(cv, y, task, random_state),
+        scoring=scoring,
+        n_jobs=n_jobs,
+        refit=True,
+        return_train_score=False,
+    )
+
+
+def _n_fits(search, X, y, curves: bool) -> int:
+    """Candidates x folds, the refit and, with curves, one fit per candidate."""
+    n_candidates = len(ParameterGrid(search.param_grid))
+    n_splits = search.cv.get_n_splits(X, y)
+    return n_candidates * n_splits + 1 + (n_candidates if curves else 0)
+
+
+def _fit_search(search, X, y, advance, progress: bool) -> None:
+    """Fit the search; with ``progress``, ``advance`` after each group of
+    candidates (as many as there are workers) and after the refit."""
+    if progress:
+        n_splits = search.cv.get_n_splits(X, y)
+        group_size = effective_n_jobs(search.n_jobs)
+        with _reporting(lambda done: advance(done * n_splits), group_size):
+            search.fit(X, y)
+    else:
+        search.fit(X, y)
+    advance(1)  # the refit
 
 
 # -- the function --------------------------------------------------------------------
@@ -416,8 +479,8 @@ def sweep(
     X,
     y,
     *,
-    scalings: Iterable[str] = ("none", "minmax", "standard"),
-    norms: Iterable[str] = ("none", "batch", "layer"),
+    scalings: Iterable[str] = DEFAULT_SCALINGS,
+    norms: Iterable[str] = DEFAULT_NORMS,
     cv=5,
     scoring=None,
     n_jobs: int | None = None,
@@ -517,43 +580,26 @@ def sweep(
     """
     task = _resolve_task(y, task)
     _check_data(X, y, task)
-    if task == "classification":
-        estimator = NormMLPClassifier(random_state=random_state, **net_params)
-    else:
-        estimator = NormMLPRegressor(random_state=random_state, **net_params)
-    grid = normalization_grid(scalings, norms)
-    splitter = _splitter(cv, y, task, random_state)
+    if backend == "dask" and n_jobs is None:
+        n_jobs = -1  # every thread of the cluster
+    search = _build_search(
+        task,
+        scalings=scalings,
+        norms=norms,
+        cv=cv,
+        scoring=scoring,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        y=y,
+        net_params=net_params,
+    )
     scoring_name = _scoring_name(scoring, task)
-    _import_pandas()  # fail before hours of fitting, not after
-
+    _pandas()  # fail before hours of fitting, not after
     with _backend(backend, scheduler):
-        if backend == "dask" and n_jobs is None:
-            n_jobs = -1
-        search = _SweepSearchCV(
-            make_norm_pipeline(estimator),
-            grid,
-            cv=splitter,
-            scoring=scoring,
-            n_jobs=n_jobs,
-            refit=True,
-            return_train_score=False,
-        )
-        n_candidates = len(ParameterGrid(grid))
-        n_splits = splitter.get_n_splits(X, y)
-        n_fits = n_candidates * n_splits + 1 + (n_candidates if curves else 0)
-        with _progress_bar(progress, n_fits) as advance:
-            if progress:
-                with _reporting(
-                    lambda done: advance(done * n_splits), effective_n_jobs(n_jobs)
-                ):
-                    search.fit(X, y)
-            else:
-                search.fit(X, y)
-            advance(1)  # the refit
+        with _progress_bar(progress, _n_fits(search, X, y, curves)) as advance:
+            _fit_search(search, X, y, advance, progress)
             curve_frame = (
-                _curves(search, X, y, task, random_state, n_jobs, advance)
-                if curves
-                else None
+                _curves(search, X, y, task, random_state, advance) if curves else None
             )
     return SweepResult(
         search=search,
@@ -561,5 +607,5 @@ def sweep(
         curves=curve_frame,
         task=task,
         scoring=scoring_name,
-        loss="log loss" if task == "classification" else "mean squared error",
+        loss=LOSSES[task],
     )

@@ -12,12 +12,18 @@ from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from skorch.callbacks import Callback
 
 from sknorm import NormMLPClassifier, NormMLPRegressor, SweepResult, sweep
-from sknorm._sweep import _resolve_task
+from sknorm._pipeline import DEFAULT_NORMS, DEFAULT_SCALINGS
+from sknorm._sweep import (
+    CANDIDATE_COLUMNS,
+    CURVE_COLUMNS,
+    TABLE_COLUMNS,
+    _build_search,
+    _n_fits,
+    _resolve_task,
+)
 
 pd = pytest.importorskip("pandas")
 
-SCALINGS = ("none", "minmax", "standard")
-NORMS = ("none", "batch", "layer")
 FAST = {"max_epochs": 3, "hidden_layer_sizes": (8,), "batch_size": 32}
 
 
@@ -42,17 +48,10 @@ def result(cancer):
 def test_sweep_table_one_row_per_candidate(result):
     table = result.table
     assert isinstance(result, SweepResult)
-    assert list(table.columns) == [
-        "scaling",
-        "norm",
-        "mean_score",
-        "std_score",
-        "mean_fit_time",
-        "rank",
-    ]
+    assert list(table.columns) == list(TABLE_COLUMNS)
     assert len(table) == 9
     pairs = set(zip(table["scaling"], table["norm"], strict=True))
-    assert pairs == {(s, n) for s in SCALINGS for n in NORMS}
+    assert pairs == {(s, n) for s in DEFAULT_SCALINGS for n in DEFAULT_NORMS}
     assert table["mean_score"].between(0, 1).all()
     assert (table["std_score"] >= 0).all()
     assert (table["mean_fit_time"] > 0).all()
@@ -131,6 +130,37 @@ def test_sweep_scoring_is_passed_to_the_search(cancer):
     assert result.scoring == "balanced_accuracy"
 
 
+# -- the steps, alone ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("task", "estimator", "splitter"),
+    [
+        ("classification", NormMLPClassifier, StratifiedKFold),
+        ("regression", NormMLPRegressor, KFold),
+    ],
+)
+def test_build_search_seeds_the_estimator_and_the_folds(task, estimator, splitter):
+    X, y = np.zeros((20, 3)), np.array([0, 1] * 10)
+    search = _build_search(
+        task,
+        scalings=["standard", "minmax"],
+        norms=["layer"],
+        cv=4,
+        scoring=None,
+        n_jobs=2,
+        random_state=7,
+        y=y,
+        net_params={"max_epochs": 2},
+    )
+    net = search.estimator.named_steps["net"]
+    assert type(net) is estimator
+    assert (net.random_state, net.max_epochs) == (7, 2)
+    assert isinstance(search.cv, splitter)
+    assert (search.cv.n_splits, search.cv.random_state) == (4, 7)
+    assert search.n_jobs == 2
+    assert _n_fits(search, X, y, curves=False) == 2 * 4 + 1
+    assert _n_fits(search, X, y, curves=True) == 2 * 4 + 1 + 2
+
+
 # -- the task ----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("y", "task"),
@@ -174,13 +204,7 @@ def test_sweep_task_override_uses_the_classifier_on_whole_floats():
 # -- the curves and the plots --------------------------------------------------------
 def test_sweep_curves_frame(result):
     curves = result.curves
-    assert list(curves.columns) == [
-        "scaling",
-        "norm",
-        "epoch",
-        "train_loss",
-        "valid_loss",
-    ]
+    assert list(curves.columns) == list(CURVE_COLUMNS)
     assert len(curves) == 9 * FAST["max_epochs"]
     for _, part in curves.groupby(["scaling", "norm"]):
         assert part["epoch"].tolist() == list(range(1, FAST["max_epochs"] + 1))
@@ -223,7 +247,7 @@ def test_sweep_failed_curve_fit_warns_and_goes_on(cancer):
         )
     assert len(result.table) == 2
     assert result.curves.empty
-    assert list(result.curves.columns)[:3] == ["scaling", "norm", "epoch"]
+    assert list(result.curves.columns) == list(CURVE_COLUMNS)
 
 
 def test_sweep_plot_returns_figures(result):
@@ -287,6 +311,13 @@ def test_sweep_dask_missing_names_the_extra(cancer, monkeypatch):
         sweep(X, y, backend="dask", scheduler="tcp://127.0.0.1:1", **FAST)
 
 
+def test_sweep_dask_without_a_client_says_what_to_give(cancer):
+    pytest.importorskip("distributed")
+    X, y = cancer
+    with pytest.raises(ValueError, match=r"needs scheduler='tcp://host:port'"):
+        sweep(X, y, backend="dask", curves=False, **FAST)
+
+
 @pytest.mark.dask
 def test_sweep_on_a_dask_cluster_matches_one_process(cancer):
     """A real two-process LocalCluster gives the scores of a local sweep."""
@@ -316,7 +347,7 @@ def test_sweep_on_a_dask_cluster_matches_one_process(cancer):
             progress=True,  # candidates in groups of 2, one per worker
             **kwargs,
         )
-    key = ["scaling", "norm"]
+    key = list(CANDIDATE_COLUMNS)
     both = local.table.merge(remote.table, on=key, suffixes=("_local", "_dask"))
     assert len(both) == 4
     assert_allclose(both["mean_score_dask"], both["mean_score_local"])
