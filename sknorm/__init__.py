@@ -2,7 +2,7 @@
 
 from . import exceptions
 from ._estimators import NormMLPClassifier, NormMLPRegressor
-from ._export import export
+from ._export import export, to_torch_module
 from ._norms import NORMS
 from ._persist import load, save
 from ._pipeline import make_norm_pipeline, normalization_grid
@@ -25,4 +25,5 @@ __all__ = [
     "normalization_grid",
     "save",
     "sweep",
+    "to_torch_module",
 ]

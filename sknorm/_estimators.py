@@ -6,6 +6,12 @@ data's shape at ``fit``, and hand the training loop to skorch
 kept as ``net_``). They do not subclass skorch: a skorch net is not a
 scikit-learn estimator in the strict sense (``**kwargs`` parameters, attributes
 set in ``__init__``, index predictions, no input validation).
+
+Both estimators share one constructor and one text for their common
+parameters (``_BaseNormMLP``), as scikit-learn's ``BaseMultilayerPerceptron``
+does. Persistence and export use the private hooks at the end of
+``_BaseNormMLP`` (the fitted state, a net for given shapes, the prediction
+module) instead of knowing the estimators' attributes.
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
+from torch import nn
 
-from ._norms import BATCH_DEPENDENT_NORMS, NORM_DEFAULTS, NORMS
+from ._norms import BATCH_DEPENDENT_NORMS, NORM_DEFAULTS, NORMS, check_norm_params
 from ._training import (
     NetClassifier,
     NetRegressor,
@@ -34,7 +41,7 @@ from ._training import (
     StopOnNonFiniteLoss,
     fit_context,
 )
-from .nn import ACTIVATIONS, MLP, NORM_POSITIONS
+from .nn import ACTIVATIONS, MLP, NORM_POSITIONS, Affine
 
 __all__ = ["NormMLPClassifier", "NormMLPRegressor"]
 
@@ -66,13 +73,14 @@ def _to_tensor(X: np.ndarray, device: str) -> torch.Tensor:
     return torch.from_numpy(X).to(device)
 
 
-#: float64 inference copies of trained modules, keyed by the module itself (so
-#: nothing is added to the estimator or pickled, and a copy dies with its module)
-#: and checked against a fingerprint of the module's tensors.
+#: float64 inference copies of trained estimators' prediction modules, keyed by
+#: the trained module itself (so nothing is added to the estimator or pickled,
+#: and a copy dies with its module) and checked against a fingerprint of the
+#: module's tensors.
 _INFERENCE_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _fingerprint(module: torch.nn.Module) -> tuple:
+def _fingerprint(module: nn.Module) -> tuple:
     """Changes whenever a parameter or buffer is replaced or modified in place
     (an optimizer step, ``load_state_dict``, ...): torch counts in-place writes
     in each tensor's ``_version``."""
@@ -82,249 +90,9 @@ def _fingerprint(module: torch.nn.Module) -> tuple:
     )
 
 
-def _inference_module(net) -> tuple[torch.nn.Module, torch.dtype, torch.device]:
-    """The module to predict with, its dtype and device.
-
-    On the CPU: a float64 copy in eval mode, made once per state of the
-    trained weights (building it each call cost about 0.4 ms a prediction).
-    """
-    module = net.module_
-    device = torch.device(net.device)
-    if device.type != "cpu":
-        return module.eval(), torch.float32, device
-    fingerprint = _fingerprint(module)
-    cached = _INFERENCE_COPIES.get(module)
-    if cached is None or cached[0] != fingerprint:
-        copy64 = copy.deepcopy(module).double().eval().requires_grad_(False)
-        cached = (fingerprint, copy64)
-        _INFERENCE_COPIES[module] = cached
-    return cached[1], torch.float64, device
-
-
-class _BaseNormMLP(BaseEstimator):
-    """Shared fit/predict machinery; subclasses say how targets are encoded."""
-
-    _parameter_constraints: dict = {
-        "hidden_layer_sizes": [
-            "array-like",
-            Interval(Integral, 1, None, closed="left"),
-        ],
-        "norm": [StrOptions(set(NORMS))],
-        "norm_position": [StrOptions(set(NORM_POSITIONS))],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "norm_defaults": [StrOptions(set(NORM_DEFAULTS))],
-        "norm_eps": [Interval(Real, 0, None, closed="neither"), None],
-        "norm_momentum": [Interval(Real, 0, 1, closed="both"), None],
-        "norm_affine": ["boolean"],
-        "norm_groups": [Interval(Integral, 1, None, closed="left")],
-        "virtual_batch_size": [Interval(Integral, 2, None, closed="left")],
-        "renorm_rmax": [Interval(Real, 1, None, closed="left")],
-        "renorm_dmax": [Interval(Real, 0, None, closed="left")],
-        "renorm_warmup_steps": [Interval(Integral, 0, None, closed="left")],
-        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "momentum": [Interval(Real, 0, 1, closed="both")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "callbacks": [list, None],
-        "warm_start": ["boolean"],
-        "device": [str],
-        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-    }
-
-    # Set by subclasses.
-    _net_class: type = NetClassifier
-    _criterion: type = torch.nn.CrossEntropyLoss
-    _stratify: bool = False
-
-    # -- hooks for subclasses -------------------------------------------------
-    def _validate_targets(self, X, y, reset: bool, classes=None):
-        """Validate ``X`` and ``y``; return ``(X, y_tensor, n_outputs)``."""
-        raise NotImplementedError
-
-    # -- fitting --------------------------------------------------------------
-    def _hidden_sizes(self) -> tuple[int, ...]:
-        sizes = self.hidden_layer_sizes
-        if isinstance(sizes, Integral):
-            sizes = (sizes,)
-        sizes = tuple(sizes)
-        if not all(isinstance(s, Integral) and s > 0 for s in sizes):
-            raise ValueError(
-                "hidden_layer_sizes must be positive integers, got "
-                f"{self.hidden_layer_sizes!r}."
-            )
-        return tuple(int(s) for s in sizes)
-
-    def _optimizer_kwargs(self) -> tuple[type, dict]:
-        opt = self.optimizer
-        cls = OPTIMIZERS[opt] if isinstance(opt, str) else opt
-        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-            raise ValueError(
-                f"optimizer must be one of {sorted(OPTIMIZERS)} or a "
-                f"torch.optim.Optimizer subclass, got {opt!r}."
-            )
-        kwargs = {"optimizer__weight_decay": self.weight_decay}
-        if cls is torch.optim.SGD:
-            kwargs["optimizer__momentum"] = self.momentum
-        return cls, kwargs
-
-    def _norm_setting(self, name: str) -> float:
-        """``norm_eps`` / ``norm_momentum``, or the ``norm_defaults`` value if None."""
-        value = getattr(self, f"norm_{name}")
-        return NORM_DEFAULTS[self.norm_defaults][name] if value is None else value
-
-    def _callbacks(self, seed: int) -> list:
-        callbacks = [("stop_on_non_finite_loss", StopOnNonFiniteLoss())]
-        for i, cb in enumerate(self.callbacks or []):
-            # Clone so that fitting never mutates the objects in the parameter.
-            if isinstance(cb, tuple):
-                callbacks.append((cb[0], clone(cb[1], safe=False)))
-            else:
-                callbacks.append((f"{type(cb).__name__}_{i}", clone(cb, safe=False)))
-        if self.early_stopping:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss",
-                        patience=self.n_iter_no_change,
-                        threshold=self.tol,
-                        threshold_mode="rel",
-                        load_best=True,
-                    ),
-                )
-            )
-        return callbacks
-
-    def _build_net(self, n_features: int, n_outputs: int, seed: int):
-        optimizer, optimizer_kwargs = self._optimizer_kwargs()
-        train_split = None
-        if self.early_stopping:
-            train_split = ValidSplit(
-                self.validation_fraction, stratified=self._stratify, random_state=seed
-            )
-        extra = {} if self.verbose else {"callbacks__print_log": None}
-        return self._net_class(
-            module=MLP,
-            module__n_features=n_features,
-            module__n_outputs=n_outputs,
-            module__hidden_layer_sizes=self._hidden_sizes(),
-            module__norm=self.norm,
-            module__norm_position=self.norm_position,
-            module__activation=self.activation,
-            module__dropout=self.dropout,
-            module__norm_eps=self._norm_setting("eps"),
-            module__norm_momentum=self._norm_setting("momentum"),
-            module__norm_affine=self.norm_affine,
-            module__norm_params={
-                "groups": self.norm_groups,
-                "virtual_batch_size": self.virtual_batch_size,
-                "rmax": self.renorm_rmax,
-                "dmax": self.renorm_dmax,
-                "warmup_steps": self.renorm_warmup_steps,
-            },
-            criterion=self._criterion,
-            optimizer=optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
-            iterator_train=SliceLoader,
-            iterator_train__shuffle=True,
-            iterator_train__merge_small_last=True,
-            iterator_valid=SliceLoader,
-            train_split=train_split,
-            callbacks=self._callbacks(seed),
-            verbose=self.verbose,
-            device=self.device,
-            **optimizer_kwargs,
-            **extra,
-        )
-
-    def _fit(self, X, y, *, incremental: bool, classes=None):
-        self._validate_params()
-        self._hidden_sizes()
-        self._optimizer_kwargs()
-        warm = incremental and hasattr(self, "net_")
-        X, y_tensor, n_outputs = self._validate_targets(
-            X, y, reset=not warm, classes=classes
-        )
-        if self.norm in BATCH_DEPENDENT_NORMS and X.shape[0] < 2:
-            raise ValueError(
-                f"norm={self.norm!r} needs at least 2 samples to compute batch "
-                f"statistics; got n_samples={X.shape[0]}."
-            )
-        seed = int(
-            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        )
-        if warm:  # a continued fit draws new shuffles, reproducibly
-            seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
-        X_tensor = _to_tensor(X, self.device)
-        y_tensor = y_tensor.to(self.device)
-        work = self.batch_size * max((X.shape[1], *self._hidden_sizes()))
-        with fit_context(seed, self.n_threads, self.device, work):
-            if warm:
-                self.net_.partial_fit(X_tensor, y_tensor)
-            else:
-                self.net_ = self._build_net(X.shape[1], n_outputs, seed)
-                self.net_.fit(X_tensor, y_tensor)
-        self.n_iter_ = len(self.net_.history)
-        return self
-
-    def _forward(self, X) -> np.ndarray:
-        """Validated ``X`` -> the module's outputs after the nonlinearity, float64.
-
-        On the CPU the forward pass runs in float64, on a float64 copy of the
-        trained module (see ``_inference_module``): float32 matrix kernels round
-        differently for different batch sizes, and a row's prediction must not
-        depend on which rows share its batch. Other devices run the module
-        itself in float32.
-        """
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
-        module, dtype, device = _inference_module(self.net_)
-        chunks = []
-        with torch.no_grad():
-            for start in range(0, X.shape[0], _PREDICT_CHUNK):
-                Xc = torch.tensor(X[start : start + _PREDICT_CHUNK], dtype=dtype)
-                out = module(Xc.to(device))
-                chunks.append(self._output_nonlinearity(out).cpu().numpy())
-        return np.concatenate(chunks).astype(np.float64, copy=False)
-
-    def _output_nonlinearity(self, out: torch.Tensor) -> torch.Tensor:
-        return out
-
-    @property
-    def history_(self):
-        """skorch's :class:`~skorch.history.History` of the last fit."""
-        check_is_fitted(self)
-        return self.net_.history
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = False
-        return tags
-
-
-class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
-    """Neural-network classifier whose hidden layers carry batch, layer or no norm.
-
-    A scikit-learn classifier that trains :class:`sknorm.nn.MLP` with skorch's
-    training loop and cross-entropy on the logits. It accepts numpy arrays and
-    pandas DataFrames (cast to float32 inside), string or integer labels
-    (:meth:`predict` returns the labels), and infers the input width and the
-    number of classes at :meth:`fit`. Every hyperparameter is a plain value, so
-    grids over ``norm``, ``hidden_layer_sizes`` or ``lr`` stay readable.
-
-    Parameters
-    ----------
+# The parameters both estimators share, documented once. Each class docstring
+# has the line "    <shared parameters>" where this text goes.
+_SHARED_PARAMETERS = """\
     hidden_layer_sizes : tuple of int, default=(128, 128)
         Width of each hidden layer.
     norm : {"none", "batch", "layer", "rms", "group", "ghost", "batch_renorm"}, \
@@ -334,8 +102,7 @@ default="batch"
         inference), :class:`torch.nn.LayerNorm` (per-sample statistics, the same
         at training and inference), :class:`torch.nn.RMSNorm`,
         :class:`torch.nn.GroupNorm`, ghost batch norm (batch statistics over
-        virtual batches of ``virtual_batch_size`` rows), batch renormalization
-        (Ioffe, 2017) or none.
+        virtual batches), batch renormalization (Ioffe, 2017) or none.
     norm_position : {"before", "after"}, default="before"
         The norm sits before the activation (as in the batch-norm paper) or
         after it. See :class:`sknorm.nn.MLP`.
@@ -353,22 +120,23 @@ default="batch"
         ``eps`` of the norm layers; None takes it from ``norm_defaults``.
     norm_momentum : float or None, default=None
         Running-statistics momentum of the batch norms, torch convention; None
-        takes it from ``norm_defaults``.
+        takes it from ``norm_defaults``. Ignored by the per-sample norms.
     norm_affine : bool, default=True
         Learn the norm's scale and shift (gamma and beta).
-    norm_groups : int, default=8
-        Groups of ``norm="group"``; must divide every hidden width.
-    virtual_batch_size : int, default=32
-        Rows per virtual batch of ``norm="ghost"``.
-    renorm_rmax : float, default=3.0
-        Largest correction r of ``norm="batch_renorm"`` (clipped to
-        ``[1/rmax, rmax]``).
-    renorm_dmax : float, default=5.0
-        Largest correction d of ``norm="batch_renorm"`` (clipped to
-        ``[-dmax, dmax]``).
-    renorm_warmup_steps : int, default=100
-        Training steps over which batch renorm relaxes its limits from r = 1,
-        d = 0 (plain batch norm) to ``renorm_rmax`` and ``renorm_dmax``.
+    norm_params : dict or None, default=None
+        Options that belong to one norm, with the norm's own defaults when
+        absent: ``groups`` (8) of "group", which must divide every hidden
+        width; ``virtual_batch_size`` (32) of "ghost", rows per virtual batch;
+        ``rmax`` (3.0), ``dmax`` (5.0) and ``warmup_steps`` (100) of
+        "batch_renorm", the clipping limits of its corrections r and d and the
+        training steps over which they relax from r = 1, d = 0. Options of
+        another norm than ``norm`` are ignored, so one dict serves a grid over
+        several norms; unknown options raise at :meth:`fit`. The options every
+        norm has (``norm_eps``, ``norm_momentum``, ``norm_affine``) are flat
+        parameters so that grids over them read plainly
+        (``net__norm_momentum=[0.01, 0.1]``); the rarely swept per-norm ones
+        share this dict, as scikit-learn's ``kernel_params`` do, so that each
+        is declared once, by its norm.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
 default="adam"
         The optimizer; "sgd" uses ``momentum``.
@@ -385,9 +153,9 @@ default="adam"
     max_epochs : int, default=100
         Passes over the training data.
     early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data (stratified) and
-        stop when its loss has not improved by ``tol`` (relative) for
-        ``n_iter_no_change`` epochs, restoring the best weights
+        Hold out ``validation_fraction`` of the training data (stratified for
+        the classifier) and stop when its loss has not improved by ``tol``
+        (relative) for ``n_iter_no_change`` epochs, restoring the best weights
         (skorch's :class:`~skorch.callbacks.EarlyStopping`). Without it, all the
         data is used for training: there is no hidden validation split.
     validation_fraction : float, default=0.1
@@ -419,14 +187,10 @@ default="adam"
         makes fits reproducible.
     verbose : int, default=0
         Print skorch's per-epoch log when positive.
+"""
 
-    Attributes
-    ----------
-    net_ : skorch.NeuralNetClassifier
-        The fitted skorch net; ``net_.module_`` is the trained
-        :class:`sknorm.nn.MLP`.
-    classes_ : ndarray of shape (n_classes,)
-        Class labels.
+# The fitted attributes both estimators share; the line "    <shared attributes>".
+_SHARED_ATTRIBUTES = """\
     n_features_in_ : int
         Number of features seen during :meth:`fit`.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -436,28 +200,61 @@ default="adam"
         Epochs trained so far.
     history_ : skorch.history.History
         Per-epoch and per-batch records of training (``train_loss``, ...).
+"""
 
-    See Also
-    --------
-    NormMLPRegressor : The regressor.
-    sknorm.make_norm_pipeline : Put an :class:`InputScaler` in front.
-    sklearn.neural_network.MLPClassifier : scikit-learn's MLP, without norms.
 
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sknorm import NormMLPClassifier
-    >>> X, y = load_iris(return_X_y=True)
-    >>> clf = NormMLPClassifier(norm="layer", max_epochs=50, random_state=0)
-    >>> clf.fit(X, y).score(X, y) > 0.9
-    True
-    >>> clf.predict_proba(X[:1]).shape
-    (1, 3)
+def _shared_docs(cls: type) -> type:
+    """Put the shared parameter and attribute texts into ``cls``'s docstring."""
+    cls.__doc__ = cls.__doc__.replace(
+        "    <shared parameters>\n", _SHARED_PARAMETERS
+    ).replace("    <shared attributes>\n", _SHARED_ATTRIBUTES)
+    return cls
+
+
+class _BaseNormMLP(BaseEstimator):
+    """Shared constructor and fit/predict machinery.
+
+    Subclasses set ``_net_class``, ``_criterion`` and ``_stratify``, and say
+    how targets are encoded (``_validate_targets``), how many outputs the net
+    has (``_n_net_outputs``) and how its raw outputs become predictions
+    (``_output_module``).
     """
 
-    _net_class = NetClassifier
-    _criterion = torch.nn.CrossEntropyLoss
-    _stratify = True
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": [
+            "array-like",
+            Interval(Integral, 1, None, closed="left"),
+        ],
+        "norm": [StrOptions(set(NORMS))],
+        "norm_position": [StrOptions(set(NORM_POSITIONS))],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "norm_defaults": [StrOptions(set(NORM_DEFAULTS))],
+        "norm_eps": [Interval(Real, 0, None, closed="neither"), None],
+        "norm_momentum": [Interval(Real, 0, 1, closed="both"), None],
+        "norm_affine": ["boolean"],
+        "norm_params": [dict, None],
+        "optimizer": [StrOptions(set(OPTIMIZERS)), type],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "callbacks": [list, None],
+        "warm_start": ["boolean"],
+        "device": [str],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    _net_class: type
+    _criterion: type
+    _stratify: bool
 
     def __init__(
         self,
@@ -471,11 +268,7 @@ default="adam"
         norm_eps: float | None = None,
         norm_momentum: float | None = None,
         norm_affine: bool = True,
-        norm_groups: int = 8,
-        virtual_batch_size: int = 32,
-        renorm_rmax: float = 3.0,
-        renorm_dmax: float = 5.0,
-        renorm_warmup_steps: int = 100,
+        norm_params: dict | None = None,
         optimizer: str | type = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -502,11 +295,7 @@ default="adam"
         self.norm_eps = norm_eps
         self.norm_momentum = norm_momentum
         self.norm_affine = norm_affine
-        self.norm_groups = norm_groups
-        self.virtual_batch_size = virtual_batch_size
-        self.renorm_rmax = renorm_rmax
-        self.renorm_dmax = renorm_dmax
-        self.renorm_warmup_steps = renorm_warmup_steps
+        self.norm_params = norm_params
         self.optimizer = optimizer
         self.lr = lr
         self.weight_decay = weight_decay
@@ -523,6 +312,266 @@ default="adam"
         self.n_threads = n_threads
         self.random_state = random_state
         self.verbose = verbose
+
+    # -- hooks for subclasses -------------------------------------------------
+    def _validate_targets(self, X, y, reset: bool, classes=None):
+        """Validate ``X`` and ``y``; return ``(X, y_tensor)``."""
+        raise NotImplementedError
+
+    def _n_net_outputs(self) -> int:
+        """Width of the network's output layer, from the fitted attributes."""
+        raise NotImplementedError
+
+    def _output_module(self) -> nn.Module:
+        """The map from the network's raw outputs to predictions (float64)."""
+        raise NotImplementedError
+
+    # -- building the net -------------------------------------------------------
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        sizes = self.hidden_layer_sizes
+        if isinstance(sizes, Integral):
+            sizes = (sizes,)
+        sizes = tuple(sizes)
+        if not all(isinstance(s, Integral) and s > 0 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be positive integers, got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _optimizer_kwargs(self) -> tuple[type, dict]:
+        opt = self.optimizer
+        cls = OPTIMIZERS[opt] if isinstance(opt, str) else opt
+        if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+            raise ValueError(
+                f"optimizer must be one of {sorted(OPTIMIZERS)} or a "
+                f"torch.optim.Optimizer subclass, got {opt!r}."
+            )
+        kwargs = {"optimizer__weight_decay": self.weight_decay}
+        if cls is torch.optim.SGD:
+            kwargs["optimizer__momentum"] = self.momentum
+        return cls, kwargs
+
+    def _module_params(self, n_features: int, n_outputs: int) -> dict:
+        """Keyword arguments of :class:`sknorm.nn.MLP` for these shapes."""
+        convention = NORM_DEFAULTS[self.norm_defaults]
+        eps, momentum = self.norm_eps, self.norm_momentum
+        return {
+            "n_features": n_features,
+            "n_outputs": n_outputs,
+            "hidden_layer_sizes": self._hidden_sizes(),
+            "norm": self.norm,
+            "norm_position": self.norm_position,
+            "activation": self.activation,
+            "dropout": self.dropout,
+            "norm_eps": convention["eps"] if eps is None else eps,
+            "norm_momentum": convention["momentum"] if momentum is None else momentum,
+            "norm_affine": self.norm_affine,
+            "norm_params": dict(self.norm_params or {}),
+        }
+
+    def _callbacks(self) -> list:
+        callbacks = [("stop_on_non_finite_loss", StopOnNonFiniteLoss())]
+        for i, cb in enumerate(self.callbacks or []):
+            # Clone so that fitting never mutates the objects in the parameter.
+            if isinstance(cb, tuple):
+                callbacks.append((cb[0], clone(cb[1], safe=False)))
+            else:
+                callbacks.append((f"{type(cb).__name__}_{i}", clone(cb, safe=False)))
+        if self.early_stopping:
+            stopper = EarlyStopping(
+                monitor="valid_loss",
+                patience=self.n_iter_no_change,
+                threshold=self.tol,
+                threshold_mode="rel",
+                load_best=True,
+            )
+            callbacks.append(("early_stopping", stopper))
+        return callbacks
+
+    def _build_net(self, n_features: int, n_outputs: int, seed: int):
+        """An uninitialized skorch net for these shapes (the fit's, or a file's)."""
+        optimizer, optimizer_kwargs = self._optimizer_kwargs()
+        train_split = None
+        if self.early_stopping:
+            train_split = ValidSplit(
+                self.validation_fraction, stratified=self._stratify, random_state=seed
+            )
+        module_params = self._module_params(n_features, n_outputs)
+        return self._net_class(
+            module=MLP,
+            **{f"module__{k}": v for k, v in module_params.items()},
+            criterion=self._criterion,
+            optimizer=optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size,
+            iterator_train=SliceLoader,
+            iterator_train__shuffle=True,
+            iterator_train__merge_small_last=True,
+            iterator_valid=SliceLoader,
+            train_split=train_split,
+            callbacks=self._callbacks(),
+            verbose=self.verbose,
+            device=self.device,
+            **optimizer_kwargs,
+            **({} if self.verbose else {"callbacks__print_log": None}),
+        )
+
+    # -- fitting --------------------------------------------------------------
+    def _fit(self, X, y, *, incremental: bool, classes=None):
+        self._validate_params()
+        self._hidden_sizes()
+        self._optimizer_kwargs()
+        check_norm_params(self.norm_params)
+        warm = incremental and hasattr(self, "net_")
+        X, y_tensor = self._validate_targets(X, y, reset=not warm, classes=classes)
+        if self.norm in BATCH_DEPENDENT_NORMS and X.shape[0] < 2:
+            raise ValueError(
+                f"norm={self.norm!r} needs at least 2 samples to compute batch "
+                f"statistics; got n_samples={X.shape[0]}."
+            )
+        seed = int(
+            check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        )
+        if warm:  # a continued fit draws new shuffles, reproducibly
+            seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
+        X_tensor = _to_tensor(X, self.device)
+        y_tensor = y_tensor.to(self.device)
+        work = self.batch_size * max((X.shape[1], *self._hidden_sizes()))
+        with fit_context(seed, self.n_threads, self.device, work):
+            if warm:
+                self.net_.partial_fit(X_tensor, y_tensor)
+            else:
+                self.net_ = self._build_net(X.shape[1], self._n_net_outputs(), seed)
+                self.net_.fit(X_tensor, y_tensor)
+        self.n_iter_ = len(self.net_.history)
+        return self
+
+    # -- predicting -----------------------------------------------------------
+    def _prediction_module(self, dtype: torch.dtype = torch.float32) -> nn.Module:
+        """A detached copy of the trained net followed by ``_output_module``, in
+        eval mode on the CPU: what ``predict`` runs and what ``export`` saves."""
+        mlp = copy.deepcopy(self.net_.module_).cpu()
+        module = nn.Sequential(mlp, self._output_module())
+        return module.to(dtype).eval().requires_grad_(False)
+
+    def _inference_module(self) -> tuple[nn.Module, torch.dtype, torch.device]:
+        """The module to predict with, its dtype and device.
+
+        On the CPU: the float64 ``_prediction_module``, made once per state of
+        the trained weights (building it each call cost about 0.4 ms a
+        prediction). Other devices run the trained module itself in float32.
+        """
+        module = self.net_.module_
+        device = torch.device(self.net_.device)
+        if device.type != "cpu":
+            output = self._output_module().float().to(device)
+            return nn.Sequential(module, output).eval(), torch.float32, device
+        fingerprint = _fingerprint(module)
+        cached = _INFERENCE_COPIES.get(module)
+        if cached is None or cached[0] != fingerprint:
+            cached = (fingerprint, self._prediction_module(torch.float64))
+            _INFERENCE_COPIES[module] = cached
+        return cached[1], torch.float64, device
+
+    def _forward(self, X) -> np.ndarray:
+        """Validated ``X`` -> predictions of ``_output_module``, float64.
+
+        On the CPU the forward pass runs in float64, on a float64 copy of the
+        trained module: float32 matrix kernels round differently for different
+        batch sizes, and a row's prediction must not depend on which rows share
+        its batch.
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        module, dtype, device = self._inference_module()
+        chunks = []
+        with torch.no_grad():
+            for start in range(0, X.shape[0], _PREDICT_CHUNK):
+                Xc = torch.tensor(X[start : start + _PREDICT_CHUNK], dtype=dtype)
+                chunks.append(module(Xc.to(device)).cpu().numpy())
+        return np.concatenate(chunks).astype(np.float64, copy=False)
+
+    @property
+    def history_(self):
+        """skorch's :class:`~skorch.history.History` of the last fit."""
+        check_is_fitted(self)
+        return self.net_.history
+
+    # -- hooks for persistence ------------------------------------------------
+    def _get_fitted_state(self) -> dict:
+        """Every fitted attribute but the net: what a model file must keep."""
+        return {k: v for k, v in vars(self).items() if k.endswith("_") and k != "net_"}
+
+    def _restore_net(self, fitted: dict, module_state: dict, history) -> None:
+        """Set the ``fitted`` attributes and a net on the CPU holding
+        ``module_state`` (checked by the caller against ``_net_shapes``)."""
+        self.__dict__.update(fitted)
+        with fit_context(seed=0, n_threads=None):
+            net = self._build_net(self.n_features_in_, self._n_net_outputs(), seed=0)
+            net.set_params(device="cpu")
+            net.initialize()
+        net.module_.load_state_dict(module_state)
+        net.history = history
+        self.net_ = net
+
+    def _net_shapes(self, fitted: dict) -> dict[str, tuple[int, ...]]:
+        """Shapes of the module's tensors for ``fitted`` attributes, computed on
+        torch's meta device: nothing is allocated, however large they are."""
+        probe = copy.copy(self)
+        probe.__dict__.update(fitted)
+        params = self._module_params(probe.n_features_in_, probe._n_net_outputs())
+        with torch.device("meta"):
+            module = MLP(**params)
+        return {k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+@_shared_docs
+class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
+    """Neural-network classifier with a normalization layer in every hidden block.
+
+    A scikit-learn classifier that trains :class:`sknorm.nn.MLP` with skorch's
+    training loop and cross-entropy on the logits. It accepts numpy arrays and
+    pandas DataFrames (cast to float32 inside), string or integer labels
+    (:meth:`predict` returns the labels), and infers the input width and the
+    number of classes at :meth:`fit`. Every hyperparameter is a plain value, so
+    grids over ``norm``, ``hidden_layer_sizes`` or ``lr`` stay readable.
+
+    Parameters
+    ----------
+    <shared parameters>
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNetClassifier
+        The fitted skorch net; ``net_.module_`` is the trained
+        :class:`sknorm.nn.MLP`.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels.
+    <shared attributes>
+
+    See Also
+    --------
+    NormMLPRegressor : The regressor.
+    sknorm.make_norm_pipeline : Put an :class:`InputScaler` in front.
+    sklearn.neural_network.MLPClassifier : scikit-learn's MLP, without norms.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sknorm import NormMLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = NormMLPClassifier(norm="layer", max_epochs=50, random_state=0)
+    >>> clf.fit(X, y).score(X, y) > 0.9
+    True
+    >>> clf.predict_proba(X[:1]).shape
+    (1, 3)
+    """
+
+    _net_class = NetClassifier
+    _criterion = torch.nn.CrossEntropyLoss
+    _stratify = True
 
     def _validate_targets(self, X, y, reset: bool, classes=None):
         X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, reset=reset)
@@ -543,7 +592,13 @@ default="adam"
                 "partial_fit, or refit with warm_start=False."
             )
         y_encoded = np.searchsorted(self.classes_, y)
-        return X, torch.from_numpy(y_encoded.astype(np.int64)), len(self.classes_)
+        return X, torch.from_numpy(y_encoded.astype(np.int64))
+
+    def _n_net_outputs(self) -> int:
+        return len(self.classes_)
+
+    def _output_module(self) -> nn.Module:
+        return nn.Softmax(dim=1)
 
     def fit(self, X, y) -> NormMLPClassifier:
         """Train the network on ``X`` and labels ``y``.
@@ -566,8 +621,9 @@ default="adam"
         """Train for ``max_epochs`` more epochs, starting from the current weights.
 
         As skorch's ``partial_fit``: the first call initializes the network,
-        later calls continue training it (with a fresh optimizer state each
-        call, as skorch does). Set ``max_epochs=1`` for one pass per call.
+        later calls continue training it with the optimizer's state (Adam's
+        moment estimates, say) carried over from the call before. Set
+        ``max_epochs=1`` for one pass per call.
 
         Parameters
         ----------
@@ -585,9 +641,6 @@ default="adam"
             The fitted classifier.
         """
         return self._fit(X, y, incremental=True, classes=classes)
-
-    def _output_nonlinearity(self, out: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(out, dim=1)
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (softmax of the logits), one column per class.
@@ -620,14 +673,10 @@ default="adam"
         proba = self._forward(X)
         return self.classes_[np.argmax(proba, axis=1)]
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
-        return tags
 
-
+@_shared_docs
 class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
-    """Neural-network regressor whose hidden layers carry batch, layer or no norm.
+    """Neural-network regressor with a normalization layer in every hidden block.
 
     A scikit-learn regressor that trains :class:`sknorm.nn.MLP` with skorch's
     training loop and the mean squared error. It accepts numpy arrays and pandas
@@ -637,88 +686,12 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
 
     Parameters
     ----------
-    hidden_layer_sizes : tuple of int, default=(128, 128)
-        Width of each hidden layer.
-    norm : {"none", "batch", "layer", "rms", "group", "ghost", "batch_renorm"}, \
-default="batch"
-        Normalization in every hidden block; see :class:`NormMLPClassifier`.
-    norm_position : {"before", "after"}, default="before"
-        The norm sits before the activation (as in the batch-norm paper) or
-        after it. See :class:`sknorm.nn.MLP`.
-    activation : str, default="relu"
-        Hidden activation: "relu", "leaky_relu", "elu", "gelu", "silu", "tanh",
-        "logistic" or "identity".
-    dropout : float, default=0.0
-        Dropout probability at the end of each hidden block.
-    norm_defaults : {"torch", "keras"}, default="torch"
-        Where ``norm_eps`` and ``norm_momentum`` come from when left at None:
-        torch's ``eps=1e-5, momentum=0.1`` or the Keras tutorial's
-        ``epsilon=1e-3, momentum=0.99``, which is ``momentum=0.01`` in torch's
-        convention (torch weighs the new batch, Keras the old running value).
-    norm_eps : float or None, default=None
-        ``eps`` of the norm layers; None takes it from ``norm_defaults``.
-    norm_momentum : float or None, default=None
-        Running-statistics momentum of the batch norms, torch convention; None
-        takes it from ``norm_defaults``.
-    norm_affine : bool, default=True
-        Learn the norm's scale and shift (gamma and beta).
-    norm_groups : int, default=8
-        Groups of ``norm="group"``; must divide every hidden width.
-    virtual_batch_size : int, default=32
-        Rows per virtual batch of ``norm="ghost"``.
-    renorm_rmax : float, default=3.0
-        Largest correction r of ``norm="batch_renorm"`` (clipped to
-        ``[1/rmax, rmax]``).
-    renorm_dmax : float, default=5.0
-        Largest correction d of ``norm="batch_renorm"`` (clipped to
-        ``[-dmax, dmax]``).
-    renorm_warmup_steps : int, default=100
-        Training steps over which batch renorm relaxes its limits from r = 1,
-        d = 0 (plain batch norm) to ``renorm_rmax`` and ``renorm_dmax``.
-    optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
-default="adam"
-        The optimizer; "sgd" uses ``momentum``.
-    lr : float, default=1e-3
-        Learning rate.
-    weight_decay : float, default=0.0
-        L2 penalty passed to the optimizer.
-    momentum : float, default=0.9
-        Momentum of the "sgd" optimizer; ignored by the others.
-    batch_size : int, default=128
-        Rows per mini-batch. A last training batch of fewer than half a batch is
-        merged into the one before it, so batch norm never sees a batch of one
-        or a ragged handful of rows.
-    max_epochs : int, default=100
-        Passes over the training data.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the training data and stop when its
-        loss has not improved by ``tol`` (relative) for ``n_iter_no_change``
-        epochs, restoring the best weights. Without it there is no hidden
-        validation split.
-    validation_fraction : float, default=0.1
-        Share of the data held out when ``early_stopping=True``.
-    n_iter_no_change : int, default=10
-        Patience of early stopping, in epochs.
-    tol : float, default=1e-4
-        Relative improvement early stopping counts as progress.
+    <shared parameters>
     scale_target : bool, default=True
         Standardize the targets for training (each output to zero mean, unit
         variance, with :class:`~sklearn.preprocessing.StandardScaler`) and undo
         it at prediction, so the loss and learning rate do not depend on the
         targets' units.
-    callbacks : list of skorch callbacks or (name, callback) tuples, default=None
-        Extra skorch callbacks; cloned at each fit.
-    warm_start : bool, default=False
-        When fitted, continue training for ``max_epochs`` more epochs.
-    device : str, default="cpu"
-        Torch device, e.g. "cuda".
-    n_threads : int or None, default=None
-        Torch threads used while fitting; see :class:`NormMLPClassifier`.
-    random_state : int, RandomState instance or None, default=None
-        Seeds initialization, shuffling and dropout through a private copy of
-        torch's RNG. An int makes fits reproducible.
-    verbose : int, default=0
-        Print skorch's per-epoch log when positive.
 
     Attributes
     ----------
@@ -729,15 +702,7 @@ default="adam"
         The fitted target scaler when ``scale_target=True``.
     n_outputs_ : int
         Number of regression targets.
-    n_features_in_ : int
-        Number of features seen during :meth:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Feature names seen during :meth:`fit`, when ``X`` has string column
-        names.
-    n_iter_ : int
-        Epochs trained so far.
-    history_ : skorch.history.History
-        Per-epoch and per-batch records of training.
+    <shared attributes>
 
     See Also
     --------
@@ -777,11 +742,7 @@ default="adam"
         norm_eps: float | None = None,
         norm_momentum: float | None = None,
         norm_affine: bool = True,
-        norm_groups: int = 8,
-        virtual_batch_size: int = 32,
-        renorm_rmax: float = 3.0,
-        renorm_dmax: float = 5.0,
-        renorm_warmup_steps: int = 100,
+        norm_params: dict | None = None,
         optimizer: str | type = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -792,45 +753,19 @@ default="adam"
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 10,
         tol: float = 1e-4,
-        scale_target: bool = True,
         callbacks: list | None = None,
         warm_start: bool = False,
         device: str = "cpu",
         n_threads: int | None = None,
         random_state: int | np.random.RandomState | None = None,
         verbose: int = 0,
+        scale_target: bool = True,
     ) -> None:
-        self.hidden_layer_sizes = hidden_layer_sizes
-        self.norm = norm
-        self.norm_position = norm_position
-        self.activation = activation
-        self.dropout = dropout
-        self.norm_defaults = norm_defaults
-        self.norm_eps = norm_eps
-        self.norm_momentum = norm_momentum
-        self.norm_affine = norm_affine
-        self.norm_groups = norm_groups
-        self.virtual_batch_size = virtual_batch_size
-        self.renorm_rmax = renorm_rmax
-        self.renorm_dmax = renorm_dmax
-        self.renorm_warmup_steps = renorm_warmup_steps
-        self.optimizer = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.momentum = momentum
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.tol = tol
+        # scikit-learn reads parameters from the signature, so it is spelled out
+        # (test_estimators checks it matches the base's); the values are not.
+        shared = {k: v for k, v in locals().items() if k not in _NOT_SHARED}
+        super().__init__(**shared)
         self.scale_target = scale_target
-        self.callbacks = callbacks
-        self.warm_start = warm_start
-        self.device = device
-        self.n_threads = n_threads
-        self.random_state = random_state
-        self.verbose = verbose
 
     def _validate_targets(self, X, y, reset: bool, classes=None):
         X, y = validate_data(
@@ -845,7 +780,7 @@ default="adam"
         y = np.asarray(y, dtype=np.float64)
         y_2d = y.reshape(-1, 1) if y.ndim == 1 else y
         if reset:
-            self._y_ndim = y.ndim
+            self._y_ndim_ = y.ndim
             self.n_outputs_ = y_2d.shape[1]
             self.target_scaler_ = (
                 StandardScaler().fit(y_2d) if self.scale_target else None
@@ -857,7 +792,19 @@ default="adam"
             )
         if self.target_scaler_ is not None:
             y_2d = self.target_scaler_.transform(y_2d)
-        return X, torch.from_numpy(y_2d.astype(np.float32)), self.n_outputs_
+        return X, torch.from_numpy(y_2d.astype(np.float32))
+
+    def _n_net_outputs(self) -> int:
+        return self.n_outputs_
+
+    def _output_module(self) -> nn.Module:
+        layers = []
+        if self.target_scaler_ is not None:
+            scaler = self.target_scaler_
+            layers.append(Affine(scaler.scale_, scaler.mean_))
+        if self._y_ndim_ == 1:
+            layers.append(nn.Flatten(start_dim=0))
+        return nn.Sequential(*layers)
 
     def fit(self, X, y) -> NormMLPRegressor:
         """Train the network on ``X`` and targets ``y``.
@@ -880,8 +827,9 @@ default="adam"
         """Train for ``max_epochs`` more epochs, starting from the current weights.
 
         As skorch's ``partial_fit``: the first call initializes the network
-        (and fits the target scaler), later calls continue training it. Set
-        ``max_epochs=1`` for one pass per call.
+        (and fits the target scaler), later calls continue training it with the
+        optimizer's state carried over. Set ``max_epochs=1`` for one pass per
+        call.
 
         Parameters
         ----------
@@ -910,12 +858,12 @@ default="adam"
         y_pred : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             1-D when the ``y`` seen at fit was 1-D.
         """
-        y_pred = self._forward(X)
-        if self.target_scaler_ is not None:
-            y_pred = self.target_scaler_.inverse_transform(y_pred)
-        return y_pred.ravel() if self._y_ndim == 1 else y_pred
+        return self._forward(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
         return tags
+
+
+_NOT_SHARED = frozenset({"self", "__class__", "scale_target"})

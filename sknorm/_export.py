@@ -8,7 +8,6 @@ plain torch) or as ONNX. Neither needs sknorm (or scikit-learn) to run.
 
 from __future__ import annotations
 
-import copy
 import os
 from pathlib import Path
 
@@ -20,54 +19,16 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
+from ._optional import import_optional
 from ._scalers import InputScaler
+from .nn import Affine
 
 __all__ = ["EXPORT_FORMATS", "export", "to_torch_module"]
 
 EXPORT_FORMATS = ("torch_export", "onnx")
 
 
-class _Affine(nn.Module):
-    """``x * scale + shift``, then an optional clamp: a fitted scaler, frozen."""
-
-    def __init__(self, scale, shift, low=None, high=None) -> None:
-        super().__init__()
-        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float32))
-        self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float32))
-        self.clamp = low is not None
-        self.low = float(low) if low is not None else 0.0
-        self.high = float(high) if high is not None else 0.0
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x * self.scale + self.shift
-        if self.clamp:
-            x = x.clamp(self.low, self.high)
-        return x
-
-
-class _Deployable(nn.Module):
-    """Scalers, then the MLP, then the output transform."""
-
-    def __init__(self, scalers, mlp, output: str, output_affine=None) -> None:
-        super().__init__()
-        self.scalers = nn.Sequential(*scalers)
-        self.mlp = mlp
-        self.output = output
-        self.output_affine = (
-            output_affine if output_affine is not None else nn.Identity()
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.mlp(self.scalers(x))
-        if self.output == "proba":
-            return torch.softmax(out, dim=1)
-        out = self.output_affine(out)
-        if self.output == "vector":
-            return out[:, 0]
-        return out
-
-
-def _affine_of(step, n_features: int) -> _Affine | None:
+def _affine_of(step, n_features: int) -> Affine | None:
     """The fixed affine map a fitted scaler applies, or None for a no-op."""
     if isinstance(step, InputScaler):
         if step.scaler_ is None:
@@ -82,7 +43,7 @@ def _affine_of(step, n_features: int) -> _Affine | None:
     ones, zeros = np.ones(n_features), np.zeros(n_features)
     if isinstance(step, MinMaxScaler):
         low, high = step.feature_range if step.clip else (None, None)
-        return _Affine(step.scale_, step.min_, low, high)
+        return Affine(step.scale_, step.min_, low, high)
     if isinstance(step, StandardScaler | RobustScaler):
         if isinstance(step, StandardScaler):
             center = step.mean_ if step.with_mean else None
@@ -90,7 +51,7 @@ def _affine_of(step, n_features: int) -> _Affine | None:
             center = step.center_  # None without centering
         scale = ones if step.scale_ is None else step.scale_
         center = zeros if center is None else center
-        return _Affine(1.0 / scale, -center / scale)
+        return Affine(1.0 / scale, -center / scale)
     raise ValueError(
         f"Cannot fold a {type(step).__name__} step into an exported model; supported "
         "steps are InputScaler, MinMaxScaler, StandardScaler and RobustScaler."
@@ -117,7 +78,7 @@ def to_torch_module(model) -> nn.Module:
     >>> import torch
     >>> from sklearn.datasets import load_iris
     >>> from sknorm import NormMLPClassifier, make_norm_pipeline
-    >>> from sknorm._export import to_torch_module
+    >>> from sknorm import to_torch_module
     >>> X, y = load_iris(return_X_y=True)
     >>> pipe = make_norm_pipeline(NormMLPClassifier((8,), max_epochs=2)).fit(X, y)
     >>> to_torch_module(pipe)(torch.zeros(2, 4)).shape
@@ -139,15 +100,8 @@ def to_torch_module(model) -> nn.Module:
         affine = _affine_of(step, n_features)
         if affine is not None:
             scalers.append(affine)
-    mlp = copy.deepcopy(est.net_.module_).float().cpu().eval().requires_grad_(False)
-    if isinstance(est, NormMLPClassifier):
-        return _Deployable(scalers, mlp, "proba").eval()
-    output_affine = None
-    if est.target_scaler_ is not None:
-        ts = est.target_scaler_
-        output_affine = _Affine(ts.scale_, ts.mean_)
-    kind = "vector" if est._y_ndim == 1 else "matrix"
-    return _Deployable(scalers, mlp, kind, output_affine).eval()
+    module = nn.Sequential(*scalers, est._prediction_module(torch.float32))
+    return module.float().eval()
 
 
 def export(model, path: str | os.PathLike, *, format: str = "torch_export") -> Path:
@@ -187,12 +141,7 @@ def export(model, path: str | os.PathLike, *, format: str = "torch_export") -> P
         program = torch.export.export(module, example, dynamic_shapes=dynamic)
         torch.export.save(program, path)
     else:
-        try:
-            import onnxscript  # noqa: F401
-        except ImportError as exc:
-            raise ImportError(
-                "ONNX export needs the onnx extra: pip install 'sknorm[onnx]'."
-            ) from exc
+        import_optional("onnxscript", "onnx", "ONNX export")
         torch.onnx.export(
             module,
             example,

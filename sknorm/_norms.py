@@ -51,7 +51,7 @@ class GhostBatchNorm1d(nn.BatchNorm1d):
     Examples
     --------
     >>> import torch
-    >>> from sknorm._norms import GhostBatchNorm1d
+    >>> from sknorm.nn import GhostBatchNorm1d
     >>> gbn = GhostBatchNorm1d(3, virtual_batch_size=4)
     >>> gbn(torch.randn(8, 3)).shape
     torch.Size([8, 3])
@@ -95,15 +95,16 @@ class BatchRenorm1d(nn.BatchNorm1d):
 
     and the running statistics are updated as batch norm does. ``rmax`` and
     ``dmax`` grow linearly from 1 and 0 to their final values over the first
-    ``warmup_steps`` training steps (100 by default), so training starts as plain batch norm (the
-    paper keeps r = 1, d = 0 at first, then relaxes the clipping). With r = 1 and
+    ``warmup_steps`` training steps (100 by default), so training starts as
+    plain batch norm (the paper keeps r = 1, d = 0 at first, then relaxes the
+    clipping). With r = 1 and
     d = 0 it is exactly batch norm; in eval mode it is batch norm with the
     running statistics.
 
     Examples
     --------
     >>> import torch
-    >>> from sknorm._norms import BatchRenorm1d
+    >>> from sknorm.nn import BatchRenorm1d
     >>> brn = BatchRenorm1d(3, rmax=3.0, dmax=5.0, warmup_steps=0)
     >>> brn(torch.randn(8, 3)).shape
     torch.Size([8, 3])
@@ -244,7 +245,7 @@ def norm_options(name: str) -> dict[str, object]:
 
     Examples
     --------
-    >>> from sknorm._norms import norm_options
+    >>> from sknorm.nn import norm_options
     >>> norm_options("batch_renorm")
     {'rmax': 3.0, 'dmax': 5.0, 'warmup_steps': 100}
     >>> norm_options("batch")
@@ -338,7 +339,7 @@ def make_norm(
 
     Examples
     --------
-    >>> from sknorm._norms import make_norm
+    >>> from sknorm.nn import make_norm
     >>> make_norm("layer", 4)
     LayerNorm((4,), eps=1e-05, elementwise_affine=True, bias=True)
     >>> make_norm("group", 8, groups=2)

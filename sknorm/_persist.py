@@ -24,30 +24,21 @@ from sklearn.preprocessing import (
     RobustScaler,
     StandardScaler,
 )
+from skorch.history import History
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._scalers import InputScaler
+from ._version import __version__
 
 __all__ = ["load", "save"]
 
 FORMAT = "sknorm-safe"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: norm_params; every fitted attribute kept
 _SCALERS = {
     c.__name__: c
     for c in (MinMaxScaler, StandardScaler, RobustScaler, QuantileTransformer)
 }
 _ESTIMATORS = {c.__name__: c for c in (NormMLPClassifier, NormMLPRegressor)}
-_FITTED = {
-    "NormMLPClassifier": ("classes_", "n_features_in_", "feature_names_in_", "n_iter_"),
-    "NormMLPRegressor": (
-        "n_outputs_",
-        "n_features_in_",
-        "feature_names_in_",
-        "n_iter_",
-        "_y_ndim",
-        "target_scaler_",
-    ),
-}
 
 
 class _Writer:
@@ -146,7 +137,6 @@ def _step_to_config(step, w: _Writer) -> dict:
     if name in _SCALERS and type(step) is _SCALERS[name]:
         return {"class": name, "scaler": w.value(step)}
     if name in _ESTIMATORS and type(step) is _ESTIMATORS[name]:
-        fitted = {k: getattr(step, k) for k in _FITTED[name] if hasattr(step, k)}
         module = step.net_.module_
         state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
         prefix = f"m{len(w.tensors)}."
@@ -155,7 +145,7 @@ def _step_to_config(step, w: _Writer) -> dict:
         return {
             "class": name,
             "params": _params_for_file(step, w),
-            "fitted": w.state(fitted),
+            "fitted": w.state(step._get_fitted_state()),
             "module_prefix": prefix,
             "module_keys": sorted(state),
             "history": json.loads(
@@ -196,8 +186,6 @@ def save(model, path: str | os.PathLike) -> Path:
     >>> bool((load(path).predict_proba(X) == pipe.predict_proba(X)).all())
     True
     """
-    from ._version import __version__
-
     w = _Writer()
     if isinstance(model, Pipeline):
         config = {
@@ -228,24 +216,15 @@ def _step_from_config(cfg: dict, r: _Reader, tensors: dict, where: str):
         return r.value(cfg["scaler"])
     if name not in _ESTIMATORS:
         raise ValueError(f"{where}: unknown class {name!r} in the model file.")
-    from skorch.history import History
-
-    from ._training import fit_context
-
     est = _ESTIMATORS[name](**r.state(cfg["params"]))
-    est.__dict__.update(r.state(cfg["fitted"]))
-    n_outputs = len(est.classes_) if name == "NormMLPClassifier" else est.n_outputs_
-    with fit_context(seed=0, n_threads=None):
-        net = est._build_net(est.n_features_in_, n_outputs, seed=0)
-        net.set_params(device="cpu")
-        net.initialize()
+    fitted = r.state(cfg["fitted"])
     prefix = cfg["module_prefix"]
     state = {k: tensors[prefix + k] for k in cfg["module_keys"]}
-    expected = net.module_.state_dict()
+    expected = est._net_shapes(fitted)
     problems = [
-        f"{k}: file {tuple(state[k].shape)}, model {tuple(expected[k].shape)}"
+        f"{k}: file {tuple(state[k].shape)}, model {expected[k]}"
         for k in sorted(set(state) & set(expected))
-        if state[k].shape != expected[k].shape
+        if tuple(state[k].shape) != expected[k]
     ]
     missing = sorted(set(expected) - set(state))
     extra = sorted(set(state) - set(expected))
@@ -258,9 +237,7 @@ def _step_from_config(cfg: dict, r: _Reader, tensors: dict, where: str):
                 + ([f"unexpected {extra}"] if extra else [])
             )
         )
-    net.module_.load_state_dict(state)
-    net.history = History(cfg["history"])
-    est.net_ = net
+    est._restore_net(fitted, state, History(cfg["history"]))
     return est
 
 
@@ -287,8 +264,6 @@ def load(path: str | os.PathLike):
         If the file is not a safe sknorm file, was written by a newer format,
         or its weights do not match the model it describes.
     """
-    from ._version import __version__
-
     try:
         with warnings.catch_warnings():  # torch notes a foreign pickle's protocol
             warnings.filterwarnings("ignore", message="Detected pickle protocol")

@@ -1,7 +1,8 @@
 """The torch module behind the estimators: an MLP with a configurable hidden norm.
 
 Torch only: nothing here imports scikit-learn, so the module can be used (and
-exported) on its own.
+exported) on its own. The norm layers and their factory, written in
+``_norms.py``, are public here.
 """
 
 from __future__ import annotations
@@ -12,9 +13,24 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ._norms import NORMS, make_norm
+from ._norms import (
+    NORMS,
+    BatchRenorm1d,
+    GhostBatchNorm1d,
+    make_norm,
+    norm_options,
+)
 
-__all__ = ["ACTIVATIONS", "MLP", "NORM_POSITIONS"]
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "NORM_POSITIONS",
+    "Affine",
+    "BatchRenorm1d",
+    "GhostBatchNorm1d",
+    "make_norm",
+    "norm_options",
+]
 
 #: Activation names accepted by ``activation=...`` and the torch layer each builds.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -50,7 +66,7 @@ class MLP(nn.Module):
     norm : {"none", "batch", "layer", "rms", "group", "ghost", "batch_renorm"}, \
 default="batch"
         Normalization applied in every hidden block; see
-        :func:`sknorm._norms.make_norm` for the layer each name builds.
+        :func:`sknorm.nn.make_norm` for the layer each name builds.
     norm_position : {"before", "after"}, default="before"
         Where the norm sits relative to the activation. ``"before"`` follows
         Ioffe & Szegedy (2015), who normalize the affine output ``Wx + b`` so that
@@ -72,7 +88,7 @@ default="batch"
         Learn the norm's per-unit scale and shift.
     norm_params : dict or None, default=None
         The norm's own options, e.g. ``{"groups": 4}`` for ``norm="group"``;
-        see :func:`sknorm._norms.norm_options` for each norm's options and
+        see :func:`sknorm.nn.norm_options` for each norm's options and
         defaults. Options of other norms are ignored.
 
     Examples
@@ -151,3 +167,34 @@ default="batch"
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """Return the raw outputs (logits or regression values) for ``X``."""
         return self.output(self.hidden(X))
+
+
+class Affine(nn.Module):
+    """``x * scale + shift``, then an optional clamp to ``[low, high]``.
+
+    A fitted affine scaler, frozen into a module: the exported input scalings
+    and the regressor's target un-scaling. ``scale`` and ``shift`` are buffers,
+    so they follow ``.to(dtype)`` and ``.to(device)`` and are saved with the
+    module.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknorm.nn import Affine
+    >>> Affine([2.0, 1.0], [0.0, -1.0]).float()(torch.tensor([[1.0, 1.0]]))
+    tensor([[2., 0.]])
+    """
+
+    def __init__(self, scale, shift, low: float | None = None, high=None) -> None:
+        super().__init__()
+        self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64))
+        self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float64))
+        self.clamp = low is not None
+        self.low = float(low) if low is not None else 0.0
+        self.high = float(high) if high is not None else 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x * self.scale + self.shift
+        if self.clamp:
+            x = x.clamp(self.low, self.high)
+        return x

@@ -250,7 +250,7 @@ CASES = [
         "groups do not divide the width",
         lambda: NormMLPClassifier(norm="group", hidden_layer_sizes=(10,)).fit(X, Y),
         ValueError,
-        "norm_groups=8",
+        "groups=8 groups",
     ),
     (
         "classifier",

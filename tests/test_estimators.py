@@ -14,8 +14,9 @@ from sklearn.model_selection import cross_val_score
 from skorch import NeuralNetClassifier, NeuralNetRegressor
 from skorch.callbacks import Callback, Checkpoint, EarlyStopping, LRScheduler
 
-from sknorm import NormMLPClassifier, NormMLPRegressor, make_norm_pipeline
+from sknorm import NORMS, NormMLPClassifier, NormMLPRegressor, make_norm_pipeline
 from sknorm._estimators import OPTIMIZERS
+from sknorm.nn import norm_options
 
 FAST = {"hidden_layer_sizes": (32,), "max_epochs": 5, "random_state": 0}
 
@@ -338,27 +339,43 @@ def test_more_norms_learn(cancer, norm):
 def test_norm_options_reach_the_layers(cancer):
     X, y = cancer
     clf = NormMLPClassifier(
-        **FAST, norm="group", norm_groups=4, norm_eps=1e-4, norm_affine=False
+        **FAST,
+        norm="group",
+        norm_params={"groups": 4},
+        norm_eps=1e-4,
+        norm_affine=False,
     ).fit(X, y)
     layer = clf.net_.module_.hidden[0].norm
     assert (layer.num_groups, layer.eps, layer.affine) == (4, 1e-4, False)
-    clf = NormMLPClassifier(**FAST, norm="ghost", virtual_batch_size=16).fit(X, y)
+    params = {"virtual_batch_size": 16, "rmax": 2.0, "dmax": 1.0, "warmup_steps": 7}
+    clf = NormMLPClassifier(**FAST, norm="ghost", norm_params=params).fit(X, y)
     assert clf.net_.module_.hidden[0].norm.virtual_batch_size == 16
-    clf = NormMLPClassifier(
-        **FAST,
-        norm="batch_renorm",
-        renorm_rmax=2.0,
-        renorm_dmax=1.0,
-        renorm_warmup_steps=7,
-    ).fit(X, y)
+    clf = NormMLPClassifier(**FAST, norm="batch_renorm", norm_params=params).fit(X, y)
     layer = clf.net_.module_.hidden[0].norm
     assert (layer.rmax, layer.dmax, layer.warmup_steps) == (2.0, 1.0, 7)
 
 
+@pytest.mark.parametrize("norm", NORMS)
+def test_norm_options_default_to_the_norms_own_defaults(cancer, norm):
+    # One declaration per option: what an estimator builds with no norm_params
+    # is what the norm's factory declares.
+    X, y = cancer
+    layer = NormMLPClassifier(**FAST, norm=norm).fit(X, y).net_.module_.hidden[0].norm
+    for option, default in norm_options(norm).items():
+        attribute = {"groups": "num_groups"}.get(option, option)
+        assert getattr(layer, attribute) == default
+
+
+def test_unknown_norm_params_are_named(cancer):
+    X, y = cancer
+    with pytest.raises(ValueError, match=r"unknown option\(s\) \['group'\].*'groups'"):
+        NormMLPClassifier(**FAST, norm="group", norm_params={"group": 4}).fit(X, y)
+
+
 def test_group_norm_width_error_is_clear(cancer):
     X, y = cancer
-    with pytest.raises(ValueError, match="norm_groups=3"):
-        NormMLPClassifier(**FAST, norm="group", norm_groups=3).fit(X, y)
+    with pytest.raises(ValueError, match="groups=3"):
+        NormMLPClassifier(**FAST, norm="group", norm_params={"groups": 3}).fit(X, y)
 
 
 @pytest.mark.parametrize(
@@ -378,7 +395,7 @@ def test_keras_norm_defaults(cancer, params, eps, momentum):
 
 
 def test_diverging_training_stops_with_a_clear_error(cancer):
-    from sknorm._training import TrainingDivergedError
+    from sknorm.exceptions import TrainingDivergedError
 
     X, y = cancer
     reg = NormMLPRegressor(

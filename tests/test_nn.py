@@ -3,8 +3,8 @@ import torch
 from numpy.testing import assert_allclose
 from torch import nn
 
-from sknorm._norms import NORMS, make_norm
-from sknorm.nn import ACTIVATIONS, MLP
+from sknorm import NORMS
+from sknorm.nn import ACTIVATIONS, MLP, make_norm
 
 
 def _block_layers(model):

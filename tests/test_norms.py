@@ -3,7 +3,7 @@ import torch
 from numpy.testing import assert_allclose
 from torch import nn
 
-from sknorm._norms import BatchRenorm1d, GhostBatchNorm1d, make_norm
+from sknorm.nn import BatchRenorm1d, GhostBatchNorm1d, make_norm
 
 
 def _x(n=32, c=6, seed=0):
@@ -44,7 +44,7 @@ def test_group_norm_normalizes_each_group_of_units():
 
 
 def test_group_norm_width_must_divide():
-    with pytest.raises(ValueError, match=r"norm_groups=3 .* width of 8"):
+    with pytest.raises(ValueError, match=r"groups=3 groups .* width of 8"):
         make_norm("group", 8, groups=3)
 
 
