@@ -48,6 +48,20 @@ class GhostBatchNorm1d(nn.BatchNorm1d):
     are updated once per virtual batch. In eval mode it is plain batch norm with
     the running statistics.
 
+    Parameters
+    ----------
+    num_features : int
+        Width of the layer being normalized.
+    virtual_batch_size : int, default=32
+        Rows per virtual batch, at least 2.
+    eps : float, default=1e-5
+        Added to the variance for numerical stability.
+    momentum : float or None, default=0.1
+        Weight of each virtual batch in the running statistics (torch's
+        convention); None is a cumulative average.
+    affine : bool, default=True
+        Learn a per-unit scale and shift.
+
     Examples
     --------
     >>> import torch
@@ -100,6 +114,25 @@ class BatchRenorm1d(nn.BatchNorm1d):
     clipping). With r = 1 and
     d = 0 it is exactly batch norm; in eval mode it is batch norm with the
     running statistics.
+
+    Parameters
+    ----------
+    num_features : int
+        Width of the layer being normalized.
+    eps : float, default=1e-5
+        Added to the variance for numerical stability.
+    momentum : float or None, default=0.1
+        Weight of each batch in the running statistics (torch's convention);
+        None is a cumulative average.
+    affine : bool, default=True
+        Learn a per-unit scale (gamma) and shift (beta).
+    rmax : float, default=3.0
+        Final clipping limit of r, in ``[1 / rmax, rmax]``; at least 1.
+    dmax : float, default=5.0
+        Final clipping limit of d, in ``[-dmax, dmax]``; at least 0.
+    warmup_steps : int, default=100
+        Training steps over which the limits grow from r = 1, d = 0; 0 applies
+        ``rmax`` and ``dmax`` from the first step.
 
     Examples
     --------
@@ -242,6 +275,16 @@ def _keywords(name: str) -> dict[str, inspect.Parameter]:
 
 def norm_options(name: str) -> dict[str, object]:
     """The options of norm ``name`` beyond ``COMMON_OPTIONS``, with defaults.
+
+    Parameters
+    ----------
+    name : str
+        One of ``NORMS``.
+
+    Returns
+    -------
+    options : dict
+        Option name -> default, as the norm's factory declares them.
 
     Examples
     --------

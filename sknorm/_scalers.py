@@ -75,6 +75,8 @@ default="standard"
     --------
     sklearn.preprocessing.MinMaxScaler : The ``"minmax"`` arithmetic.
     sklearn.preprocessing.StandardScaler : The ``"standard"`` arithmetic.
+    sklearn.preprocessing.RobustScaler : The ``"robust"`` arithmetic.
+    sklearn.preprocessing.QuantileTransformer : The ``"quantile"`` arithmetic.
 
     Examples
     --------
@@ -188,18 +190,7 @@ default="standard"
         -------
         X_scaled : ndarray of shape (n_samples, n_features)
         """
-        check_is_fitted(self)
-        # The delegate copies (or not) as ``copy`` says; only "none" copies here.
-        X = validate_data(
-            self,
-            X,
-            dtype=FLOAT_DTYPES,
-            reset=False,
-            copy=self.copy and self.scaler_ is None,
-        )
-        if self.scaler_ is None:
-            return X
-        return self.scaler_.transform(X)
+        return self._apply("transform", X)
 
     def inverse_transform(self, X):
         """Undo the scaling.
@@ -213,6 +204,10 @@ default="standard"
         -------
         X_original : ndarray of shape (n_samples, n_features)
         """
+        return self._apply("inverse_transform", X)
+
+    def _apply(self, method: str, X):
+        """Validate ``X`` and pass it to the fitted scaler's ``method``."""
         check_is_fitted(self)
         # The delegate copies (or not) as ``copy`` says; only "none" copies here.
         X = validate_data(
@@ -224,7 +219,7 @@ default="standard"
         )
         if self.scaler_ is None:
             return X
-        return self.scaler_.inverse_transform(X)
+        return getattr(self.scaler_, method)(X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -173,9 +173,20 @@ class Affine(nn.Module):
     """``x * scale + shift``, then an optional clamp to ``[low, high]``.
 
     A fitted affine scaler, frozen into a module: the exported input scalings
-    and the regressor's target un-scaling. ``scale`` and ``shift`` are buffers,
-    so they follow ``.to(dtype)`` and ``.to(device)`` and are saved with the
-    module.
+    and the regressor's target un-scaling. ``scale`` and ``shift`` are float64
+    buffers, so they follow ``.to(dtype)`` and ``.to(device)`` and are saved
+    with the module.
+
+    Parameters
+    ----------
+    scale : array-like of shape (n_features,)
+        Multiplies each column.
+    shift : array-like of shape (n_features,)
+        Added to each column after scaling.
+    low : float or None, default=None
+        Clamp the result to ``[low, high]``; None: no clamp.
+    high : float or None, default=None
+        Upper end of the clamp, used with ``low``.
 
     Examples
     --------
@@ -185,7 +196,9 @@ class Affine(nn.Module):
     tensor([[2., 0.]])
     """
 
-    def __init__(self, scale, shift, low: float | None = None, high=None) -> None:
+    def __init__(
+        self, scale, shift, low: float | None = None, high: float | None = None
+    ) -> None:
         super().__init__()
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64))
         self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float64))

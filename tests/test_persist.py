@@ -168,3 +168,17 @@ def test_no_warning_for_plain_models(tmp_path, iris_pipe):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load(save(pipe, tmp_path / "m"))
+
+
+def test_every_fitted_attribute_is_kept_or_refused(tmp_path):
+    # save() asks the estimator for its fitted state: an attribute added by a
+    # later version is kept without a change here, or refused, never dropped.
+    X, y = load_diabetes(return_X_y=True)
+    reg = NormMLPRegressor(**FAST).fit(X, y)
+    reg.new_statistic_ = np.arange(3.0)
+    again = load(save(reg, tmp_path / "m"))
+    assert_array_equal(again.new_statistic_, reg.new_statistic_)
+    assert_array_equal(again.predict(X), reg.predict(X))
+    reg.unstorable_ = object()
+    with pytest.raises(TypeError, match="cannot store a object"):
+        save(reg, tmp_path / "m2")
