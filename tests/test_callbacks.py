@@ -2,32 +2,26 @@
 that measuring changes nothing. Its speed is measured by
 benchmarks/bench_activation_stats.py, never timed here."""
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from _presets import FAST, fast
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
-from sklearn.datasets import load_iris
 from sklearn.model_selection import GridSearchCV
 from skorch import NeuralNetClassifier
 from skorch.dataset import Dataset
 from torch import nn
 
-from sknorm import NormMLPClassifier, NormMLPRegressor, make_norm_pipeline
-from sknorm._norms import NORMS
+from sknorm import NORMS, NormMLPClassifier, NormMLPRegressor, make_norm_pipeline
 from sknorm.callbacks import STAT_NAMES, ActivationStats, activation_stats
 from sknorm.nn import MLP
 
-FAST = {"max_epochs": 3, "batch_size": 32, "random_state": 0, "n_threads": 1}
-
 
 @pytest.fixture(scope="module")
-def iris():
-    X, y = load_iris(return_X_y=True)
+def iris(iris):
+    """Iris, standard scaled."""
+    X, y = iris
     return (X - X.mean(0)) / X.std(0), y
 
 
@@ -47,11 +41,10 @@ def _moments(Z):
 def test_records_one_entry_per_layer_and_epoch(iris, norm, position):
     X, y = iris
     clf = NormMLPClassifier(
-        (8, 6, 4),
+        **fast(hidden_layer_sizes=(8, 6, 4)),
         norm=norm,
         norm_position=position,
         callbacks=[ActivationStats(probe_size=50)],
-        **FAST,
     ).fit(X, y)
     records = clf.history_[:, "act_stats"]
     assert len(records) == FAST["max_epochs"]
@@ -70,12 +63,11 @@ def test_records_one_entry_per_layer_and_epoch(iris, norm, position):
 def test_layers_and_key_parameters(iris):
     X, y = iris
     clf = NormMLPClassifier(
-        (8, 6, 4),
+        **fast(hidden_layer_sizes=(8, 6, 4)),
         callbacks=[
             ActivationStats(layers=(2, 0)),
             ActivationStats(mode="eval", layers=1, key="eval_stats"),
         ],
-        **FAST,
     ).fit(X, y)
     assert [r["layer"] for r in clf.history_[-1, "act_stats"]] == [0, 2]
     assert [r["layer"] for r in clf.history_[-1, "eval_stats"]] == [1]
@@ -83,9 +75,9 @@ def test_layers_and_key_parameters(iris):
 
 def test_regressor_and_warm_start(iris):
     X, _ = iris
-    reg = NormMLPRegressor(
-        (8,), callbacks=[ActivationStats()], warm_start=True, **FAST
-    ).fit(X, X[:, 0])
+    reg = NormMLPRegressor(**FAST, callbacks=[ActivationStats()], warm_start=True).fit(
+        X, X[:, 0]
+    )
     reg.fit(X, X[:, 0])
     assert len(reg.history_[:, "act_stats"]) == 2 * FAST["max_epochs"]
 
@@ -95,7 +87,7 @@ def test_regressor_and_warm_start(iris):
 def test_last_record_matches_a_hand_computation(iris, norm):
     X, y = iris
     clf = NormMLPClassifier(
-        (5,), norm=norm, callbacks=[ActivationStats(probe_size=40)], **FAST
+        **FAST, norm=norm, callbacks=[ActivationStats(probe_size=40)]
     ).fit(X, y)
     block = clf.net_.module_.hidden[0]
     probe = X[_fitted_callback(clf).probe_indices_].astype(np.float32)
@@ -160,10 +152,9 @@ def test_module_state_flags_and_rng_are_restored(mode):
 @pytest.mark.parametrize("norm", sorted(NORMS))
 def test_fit_with_the_callback_learns_the_same_weights(iris, norm):
     X, y = iris
-    params = {**FAST, "norm": norm, "dropout": 0.3}
-    plain = NormMLPClassifier((16, 16), **params).fit(X, y)
+    params = fast(hidden_layer_sizes=(16, 16), norm=norm, dropout=0.3)
+    plain = NormMLPClassifier(**params).fit(X, y)
     watched = NormMLPClassifier(
-        (16, 16),
         callbacks=[ActivationStats(), ActivationStats(mode="eval", key="e")],
         **params,
     ).fit(X, y)
@@ -179,7 +170,7 @@ def test_fit_with_the_callback_learns_the_same_weights(iris, norm):
 def test_parameter_object_is_cloned_not_fitted(iris):
     X, y = iris
     cb = ActivationStats(probe_size=10, random_state=3)
-    NormMLPClassifier((4,), callbacks=[cb], **FAST).fit(X, y)
+    NormMLPClassifier(**FAST, callbacks=[cb]).fit(X, y)
     assert not hasattr(cb, "probe_")
     assert clone(cb, safe=False).get_params() == cb.get_params()
 
@@ -187,9 +178,7 @@ def test_parameter_object_is_cloned_not_fitted(iris):
 # -- plumbing --------------------------------------------------------------------
 def test_works_through_a_pipeline_and_a_search(iris):
     X, y = iris
-    pipe = make_norm_pipeline(
-        NormMLPClassifier((6,), callbacks=[ActivationStats()], **FAST)
-    )
+    pipe = make_norm_pipeline(NormMLPClassifier(**FAST, callbacks=[ActivationStats()]))
     search = GridSearchCV(pipe, {"net__norm": ["batch", "layer"]}, cv=2).fit(X, y)
     history = search.best_estimator_[-1].history_
     assert len(history[:, "act_stats"]) == FAST["max_epochs"]
@@ -223,7 +212,7 @@ def test_probe_from_a_dataset_and_small_data():
 
 def test_verbose_log_does_not_print_the_records(iris, capsys):
     X, y = iris
-    NormMLPClassifier((4,), callbacks=[ActivationStats()], verbose=1, **FAST).fit(X, y)
+    NormMLPClassifier(**FAST, callbacks=[ActivationStats()], verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "train_loss" in out
     assert "pre_mean" not in out and "act_stats" not in out
@@ -240,7 +229,7 @@ def test_verbose_log_does_not_print_the_records(iris, capsys):
 )
 def test_bad_parameters_fail_at_train_begin(iris, params, error, match):
     X, y = iris
-    clf = NormMLPClassifier((4,), callbacks=[ActivationStats(**params)], **FAST)
+    clf = NormMLPClassifier(**FAST, callbacks=[ActivationStats(**params)])
     with pytest.raises(error, match=match):
         clf.fit(X, y)
 
@@ -248,19 +237,3 @@ def test_bad_parameters_fail_at_train_begin(iris, params, error, match):
 def test_module_without_hidden_blocks_is_rejected():
     with pytest.raises(TypeError, match="hidden"):
         activation_stats(nn.Linear(3, 2), torch.zeros(4, 3))
-
-
-def test_overhead_benchmark_runs():
-    """benchmarks/bench_activation_stats.py works (it is read, never asserted)."""
-    script = (
-        Path(__file__).resolve().parents[1] / "benchmarks" / "bench_activation_stats.py"
-    )
-    proc = subprocess.run(
-        [sys.executable, str(script), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "| norm | callback | epoch s (dur) | callback ms/epoch |" in proc.stdout

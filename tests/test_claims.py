@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.model_selection import train_test_split
 
 from sknorm import NormMLPClassifier, make_norm_pipeline
@@ -27,11 +26,6 @@ SEED = 0
 def _first_epoch_below(loss, threshold):
     hits = np.flatnonzero(np.asarray(loss) <= threshold)
     return int(hits[0]) + 1 if hits.size else np.inf
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_digits(return_X_y=True)
 
 
 # -- 1. input scaling ---------------------------------------------------------------
@@ -128,8 +122,8 @@ def test_batch_norm_degrades_with_batches_of_two_layer_norm_does_not(digits):
 
 # -- 4. training vs inference -------------------------------------------------------
 @pytest.fixture(scope="module")
-def cancer_fits():
-    X, y = load_breast_cancer(return_X_y=True)
+def cancer_fits(cancer):
+    X, y = cancer
     fits = {}
     for norm in ("batch", "layer"):
         net = NormMLPClassifier(

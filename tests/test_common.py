@@ -2,9 +2,7 @@
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sknorm import InputScaler, NormMLPClassifier, NormMLPRegressor
-from sknorm._norms import NORMS
-from sknorm._scalers import SCALINGS
+from sknorm import NORMS, SCALINGS, InputScaler, NormMLPClassifier, NormMLPRegressor
 
 ESTIMATORS = [InputScaler(method) for method in SCALINGS]
 ESTIMATORS += [NormMLPClassifier(norm=norm) for norm in NORMS]

@@ -3,11 +3,14 @@ import os
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_breast_cancer, load_diabetes
+from _presets import FAST, fast
+from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_validate
 from skorch.callbacks import Callback
 
 from sknorm import (
+    NORMS,
+    SCALINGS,
     InputScaler,
     NormMLPClassifier,
     NormMLPRegressor,
@@ -58,8 +61,8 @@ def test_normalization_grid_rejects_bad_names(kwargs, match):
         normalization_grid(**kwargs)
 
 
-def test_grid_search_3x3_regression_end_to_end():
-    X, y = load_diabetes(return_X_y=True)
+def test_grid_search_3x3_regression_end_to_end(diabetes):
+    X, y = diabetes
     pipe = make_norm_pipeline(NormMLPRegressor(max_epochs=30, random_state=0))
     search = GridSearchCV(pipe, normalization_grid(), cv=3, n_jobs=2).fit(X, y)
     assert len(search.cv_results_["params"]) == 9
@@ -67,21 +70,27 @@ def test_grid_search_3x3_regression_end_to_end():
     assert search.best_score_ > 0.4
 
 
-def test_randomized_search_takes_the_grid():
-    X, y = load_breast_cancer(return_X_y=True)
-    pipe = make_norm_pipeline(NormMLPClassifier((16,), max_epochs=3, random_state=0))
+def test_randomized_search_takes_the_grid(cancer):
+    X, y = cancer
+    grid = normalization_grid()
     search = RandomizedSearchCV(
-        pipe, normalization_grid(), n_iter=3, cv=2, random_state=0
-    )
-    assert len(search.fit(X, y).cv_results_["params"]) == 3
+        make_norm_pipeline(NormMLPClassifier(**FAST)),
+        grid,
+        n_iter=3,
+        cv=2,
+        random_state=0,
+    ).fit(X, y)
+    drawn = search.cv_results_["params"]
+    assert len({tuple(sorted(p.items())) for p in drawn}) == 3  # without repeats
+    for params in drawn:
+        assert all(params[key] in grid[key] for key in grid)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
 
 
-def test_parallel_workers_use_one_torch_thread_per_core():
+def test_parallel_workers_use_one_torch_thread_per_core(cancer):
     """With n_jobs=2 on joblib's process workers, each fit gets cores // 2 threads."""
-    X, y = load_breast_cancer(return_X_y=True)
-    net = NormMLPClassifier(
-        (16,), max_epochs=2, random_state=0, callbacks=[RecordThreads()]
-    )
+    X, y = cancer
+    net = NormMLPClassifier(**FAST, callbacks=[RecordThreads()])
     out = cross_validate(
         make_norm_pipeline(net), X, y, cv=2, n_jobs=2, return_estimator=True
     )
@@ -91,10 +100,8 @@ def test_parallel_workers_use_one_torch_thread_per_core():
         assert threads == {max(cores // 2, 1)} or threads == {1}
 
 
-def test_a_diverging_candidate_gets_nan_and_the_search_finishes():
-    from sklearn.exceptions import FitFailedWarning
-
-    X, y = load_diabetes(return_X_y=True)
+def test_a_diverging_candidate_gets_nan_and_the_search_finishes(diabetes):
+    X, y = diabetes
     X = X * 1e3
     pipe = make_norm_pipeline(
         NormMLPRegressor(
@@ -120,7 +127,9 @@ def test_a_diverging_candidate_gets_nan_and_the_search_finishes():
 
 
 @pytest.mark.parametrize("n_threads", [1, None])
-def test_search_results_are_bitwise_identical_across_n_jobs(n_threads, monkeypatch):
+def test_search_results_are_bitwise_identical_across_n_jobs(
+    n_threads, monkeypatch, cancer
+):
     """Same seeds and the same thread count: identical whichever n_jobs.
 
     (The thread count matters: float32 GEMM sums in a different order on 1 and 2
@@ -128,11 +137,8 @@ def test_search_results_are_bitwise_identical_across_n_jobs(n_threads, monkeypat
     process and in joblib's workers; for wide nets fix ``n_threads``.)
     """
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # the default policy here
-    X, y = load_breast_cancer(return_X_y=True)
-    X, y = X[:300], y[:300]
-    pipe = make_norm_pipeline(
-        NormMLPClassifier((16,), max_epochs=3, random_state=0, n_threads=n_threads)
-    )
+    X, y = cancer[0][:300], cancer[1][:300]
+    pipe = make_norm_pipeline(NormMLPClassifier(**fast(n_threads=n_threads)))
     grid = normalization_grid(["minmax", "standard"], ["batch", "layer"])
     serial = GridSearchCV(pipe, grid, cv=3, n_jobs=1).fit(X, y)
     parallel = GridSearchCV(pipe, grid, cv=3, n_jobs=2).fit(X, y)
@@ -143,12 +149,9 @@ def test_search_results_are_bitwise_identical_across_n_jobs(n_threads, monkeypat
     np.testing.assert_array_equal(serial.predict_proba(X), parallel.predict_proba(X))
 
 
-def test_the_whole_family_of_norms_in_one_grid():
+def test_the_whole_family_of_norms_in_one_grid(cancer):
     """All seven norms and all five scalings through GridSearchCV on real data."""
-    from sknorm._norms import NORMS
-    from sknorm._scalers import SCALINGS
-
-    X, y = load_breast_cancer(return_X_y=True)
+    X, y = cancer
     pipe = make_norm_pipeline(
         NormMLPClassifier((32, 32), max_epochs=30, random_state=0)
     )

@@ -1,6 +1,7 @@
 """Property tests: random shapes, scales and dtypes."""
 
 import numpy as np
+from _presets import fast
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -47,13 +48,7 @@ def test_scaler_round_trip(X, method):
 def test_classifier_outputs_and_batch_independence(X, norm, n_classes, data):
     n = X.shape[0]
     y = np.arange(n) % n_classes  # every class present
-    clf = NormMLPClassifier(
-        (8,),
-        norm=norm,
-        max_epochs=2,
-        batch_size=data.draw(st.integers(2, 16)),
-        random_state=0,
-    )
+    clf = NormMLPClassifier(**fast(norm=norm, batch_size=data.draw(st.integers(2, 16))))
     Xs = InputScaler("standard").fit_transform(X)
     proba = clf.fit(Xs, y).predict_proba(Xs)
     assert proba.shape == (n, n_classes)
@@ -77,10 +72,6 @@ def test_regressor_output_shapes(X, n_outputs, norm):
     y = np.arange(n * n_outputs, dtype=float).reshape(n, n_outputs)
     y = y[:, 0] if n_outputs == 1 else y
     Xs = InputScaler("standard").fit_transform(X)
-    pred = (
-        NormMLPRegressor((8,), norm=norm, max_epochs=2, random_state=0)
-        .fit(Xs, y)
-        .predict(Xs)
-    )
+    pred = NormMLPRegressor(**fast(norm=norm)).fit(Xs, y).predict(Xs)
     assert pred.shape == y.shape
     assert np.isfinite(pred).all()

@@ -1,13 +1,13 @@
 import numpy as np
 import pandas as pd
 import pytest
+from _presets import FAST
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.model_selection import GridSearchCV
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sknorm import InputScaler, NormMLPClassifier, make_norm_pipeline
-from sknorm._scalers import SCALINGS
+from sknorm import SCALINGS, InputScaler, NormMLPClassifier, make_norm_pipeline
 
 
 @pytest.fixture
@@ -138,12 +138,9 @@ def test_non_finite_input_is_rejected(data, bad):
         InputScaler("standard").fit(X)
 
 
-def test_sklearn_scalers_work_as_alternative_steps():
-    from sklearn.datasets import load_breast_cancer
-
-    X, y = load_breast_cancer(return_X_y=True)
-    X, y = X[:200], y[:200]
-    pipe = make_norm_pipeline(NormMLPClassifier((16,), max_epochs=3, random_state=0))
+def test_sklearn_scalers_work_as_alternative_steps(cancer):
+    X, y = cancer[0][:200], cancer[1][:200]
+    pipe = make_norm_pipeline(NormMLPClassifier(**FAST))
     search = GridSearchCV(
         pipe, {"scale": [MinMaxScaler(), StandardScaler(), InputScaler("minmax")]}, cv=2
     ).fit(X, y)
