@@ -6,21 +6,20 @@ imported inside the functions, never when sknorm is imported.
 
 from __future__ import annotations
 
+import numpy as np
+
 from ._norms import NORMS
+from ._optional import import_optional
 from ._scalers import SCALINGS
+from ._sweep import CANDIDATE_COLUMNS
 
 __all__ = ["plot_curves", "plot_score_heatmap"]
 
+_SCALING, _NORM = CANDIDATE_COLUMNS
+
 
 def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - matplotlib is in the test env
-        raise ImportError(
-            "Plotting needs matplotlib, which is not installed; install it with "
-            "`pip install 'sknorm[report]'`."
-        ) from exc
-    return plt
+    return import_optional("matplotlib.pyplot", "report", "Plotting")
 
 
 def _ordered(values, known) -> list:
@@ -51,15 +50,13 @@ def plot_score_heatmap(table, ax=None, *, scoring: str = "score"):
     ax : matplotlib.axes.Axes
         The axes drawn on (``ax.figure`` is the figure).
     """
-    import numpy as np
-
     plt = _pyplot()
-    rows = _ordered(table["scaling"], SCALINGS)
-    cols = _ordered(table["norm"], tuple(NORMS))
+    rows = _ordered(table[_SCALING], SCALINGS)
+    cols = _ordered(table[_NORM], NORMS)
     mean = np.full((len(rows), len(cols)), np.nan)
     std = np.full_like(mean, np.nan)
     for _, row in table.iterrows():
-        i, j = rows.index(row["scaling"]), cols.index(row["norm"])
+        i, j = rows.index(row[_SCALING]), cols.index(row[_NORM])
         mean[i, j], std[i, j] = row["mean_score"], row["std_score"]
 
     if ax is None:
@@ -121,33 +118,24 @@ def plot_curves(curves, ax=None, *, loss: str = "loss", log_scale: bool | None =
     ax : matplotlib.axes.Axes
         The axes drawn on (``ax.figure`` is the figure).
     """
-    import numpy as np
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import MaxNLocator
-
     plt = _pyplot()
     candidates = [
         (s, n)
-        for s in _ordered(curves["scaling"], SCALINGS)
-        for n in _ordered(curves["norm"], tuple(NORMS))
-        if ((curves["scaling"] == s) & (curves["norm"] == n)).any()
+        for s in _ordered(curves[_SCALING], SCALINGS)
+        for n in _ordered(curves[_NORM], NORMS)
+        if ((curves[_SCALING] == s) & (curves[_NORM] == n)).any()
     ]
     legend_columns = -(-len(candidates) // 14)  # at most 14 entries a column
     if ax is None:
         _, ax = plt.subplots(
             figsize=(8 + 2.2 * legend_columns, 5.5), layout="constrained"
         )
-    if len(candidates) <= 10:
-        colours = plt.get_cmap("tab10").colors
-    elif len(candidates) <= 20:
-        colours = plt.get_cmap("tab20").colors
-    else:
-        colours = plt.get_cmap("turbo")(np.linspace(0.05, 0.95, len(candidates)))
     handles = []
-    for k, (scaling, norm) in enumerate(candidates):
-        part = curves[(curves["scaling"] == scaling) & (curves["norm"] == norm)]
+    for (scaling, norm), colour in zip(
+        candidates, _colours(plt, len(candidates)), strict=False
+    ):
+        part = curves[(curves[_SCALING] == scaling) & (curves[_NORM] == norm)]
         part = part.sort_values("epoch")
-        colour = colours[k]
         (line,) = ax.plot(
             part["epoch"],
             part["train_loss"],
@@ -157,29 +145,47 @@ def plot_curves(curves, ax=None, *, loss: str = "loss", log_scale: bool | None =
         )
         ax.plot(part["epoch"], part["valid_loss"], color=colour, linestyle="--")
         handles.append(line)
-    values = curves[["train_loss", "valid_loss"]].to_numpy(dtype=float)
-    values = values[np.isfinite(values) & (values > 0)]
     if log_scale is None:
-        log_scale = values.size > 0 and values.max() > 20 * values.min()
+        log_scale = _spans_decades(curves[["train_loss", "valid_loss"]])
     if log_scale:
         ax.set_yscale("log")
+    _legend(plt, ax, handles, legend_columns)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(loss + (" (log scale)" if log_scale else ""))
+    ax.set_title("Training (solid) and validation (dashed) loss per epoch")
+    ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+    ax.grid(True, alpha=0.3)
+    return ax
+
+
+def _colours(plt, n: int):
+    """``n`` distinct line colours: tab10, tab20, then samples of turbo."""
+    if n <= 10:
+        return plt.get_cmap("tab10").colors
+    if n <= 20:
+        return plt.get_cmap("tab20").colors
+    return plt.get_cmap("turbo")(np.linspace(0.05, 0.95, n))
+
+
+def _spans_decades(losses) -> bool:
+    """Whether the positive, finite losses span more than a factor of 20."""
+    values = losses.to_numpy(dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    return bool(values.size > 0 and values.max() > 20 * values.min())
+
+
+def _legend(plt, ax, handles, n_columns: int) -> None:
+    """One legend (the constrained layout makes room only for ``ax.legend_``):
+    a colour per candidate, then what the line styles mean."""
     styles = [
-        Line2D([], [], color="black", linestyle="-", label="training"),
-        Line2D([], [], color="black", linestyle="--", label="validation"),
+        plt.Line2D([], [], color="black", linestyle="-", label="training"),
+        plt.Line2D([], [], color="black", linestyle="--", label="validation"),
     ]
-    # One legend (the constrained layout makes room only for ``ax.legend_``):
-    # a colour per candidate, then what the line styles mean.
     ax.legend(
         handles=handles + styles,
         title="scaling / norm",
-        ncols=legend_columns,
+        ncols=n_columns,
         loc="upper left",
         bbox_to_anchor=(1.02, 1.0),
         borderaxespad=0,
     )
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(loss + (" (log scale)" if log_scale else ""))
-    ax.set_title("Training (solid) and validation (dashed) loss per epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.grid(True, alpha=0.3)
-    return ax

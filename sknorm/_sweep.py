@@ -509,9 +509,9 @@ def sweep(
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Class labels or regression targets.
     scalings : iterable of str, default=("none", "minmax", "standard")
-        :class:`InputScaler` methods to try.
+        :class:`InputScaler` methods to try, from :data:`sknorm.SCALINGS`.
     norms : iterable of str, default=("none", "batch", "layer")
-        Hidden-layer norms to try.
+        Hidden-layer norms to try, from :data:`sknorm.NORMS`.
     cv : int, cross-validation splitter or None, default=5
         An int means ``StratifiedKFold(cv, shuffle=True,
         random_state=random_state)`` for classification and ``KFold`` (same

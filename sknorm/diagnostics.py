@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
 
+from ._optional import import_optional
 from .callbacks import STAT_NAMES
 
 __all__ = ["STAT_LABELS", "activation_stats_frame", "plot_activation_stats"]
@@ -81,8 +83,7 @@ def activation_stats_frame(estimator, *, key: str = "act_stats"):
     >>> frame.columns.tolist()
     ['epoch', 'layer', 'pre_mean', 'pre_std', 'post_mean', 'post_std']
     """
-    import pandas as pd
-
+    pd = import_optional("pandas", "report", "activation_stats_frame()")
     history = _history(estimator)
     rows = [
         {"epoch": row["epoch"], **stats}
@@ -131,9 +132,7 @@ def plot_activation_stats(
     -------
     fig : matplotlib.figure.Figure
     """
-    import matplotlib.pyplot as plt
-    import numpy as np
-
+    plt = import_optional("matplotlib.pyplot", "report", "plot_activation_stats()")
     stats = [stat] if isinstance(stat, str) else list(stat)
     unknown = [s for s in stats if s not in STAT_NAMES]
     if unknown or not stats:

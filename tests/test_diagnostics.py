@@ -1,6 +1,3 @@
-import ast
-from pathlib import Path
-
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -108,16 +105,3 @@ def test_plot_into_given_axes_and_errors(fits, plt):
         plot_activation_stats(fits, "pre_var")
     with pytest.raises(TypeError, match="mapping"):
         plot_activation_stats(fits["none"])
-
-
-def test_optional_extras_are_imported_lazily():
-    package = Path(__file__).resolve().parents[1] / "sknorm"
-    for module in ("callbacks", "diagnostics"):
-        tree = ast.parse((package / f"{module}.py").read_text(encoding="utf-8"))
-        top = set()
-        for node in tree.body:
-            if isinstance(node, ast.ImportFrom):
-                top.add((node.module or "").split(".")[0])
-            elif isinstance(node, ast.Import):
-                top.update(alias.name.split(".")[0] for alias in node.names)
-        assert not top & {"matplotlib", "pandas"}, module

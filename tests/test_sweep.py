@@ -1,13 +1,11 @@
 """sweep(): the table, the curves, the plots, the task, progress and Dask."""
 
-import ast
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from _presets import FAST as _FAST
 from numpy.testing import assert_allclose
-from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from skorch.callbacks import Callback
 
@@ -24,7 +22,8 @@ from sknorm._sweep import (
 
 pd = pytest.importorskip("pandas")
 
-FAST = {"max_epochs": 3, "hidden_layer_sizes": (8,), "batch_size": 32}
+#: sweep() seeds every net with its own random_state: the preset's seed goes.
+FAST = {k: v for k, v in _FAST.items() if k != "random_state"}
 
 
 def _subset(X, y, n, seed=0):
@@ -33,14 +32,14 @@ def _subset(X, y, n, seed=0):
 
 
 @pytest.fixture(scope="module")
-def cancer():
-    X, y = load_breast_cancer(return_X_y=True)
-    return _subset(X, y, 150)
+def cancer150(cancer):
+    """150 rows of the breast cancer data: CV fits stay small."""
+    return _subset(*cancer, 150)
 
 
 @pytest.fixture(scope="module")
-def result(cancer):
-    X, y = cancer
+def result(cancer150):
+    X, y = cancer150
     return sweep(X, y, cv=3, **FAST)
 
 
@@ -69,8 +68,8 @@ def test_sweep_best_row_is_the_search_best(result):
     assert best["mean_score"] == pytest.approx(result.search.best_score_)
 
 
-def test_sweep_search_is_a_refit_grid_search(result, cancer):
-    X, y = cancer
+def test_sweep_search_is_a_refit_grid_search(result, cancer150):
+    X, y = cancer150
     search = result.search
     assert isinstance(search, GridSearchCV)
     assert search.refit is True
@@ -92,8 +91,8 @@ def test_sweep_classification_cv_is_seeded_stratified(result):
     assert (cv.n_splits, cv.shuffle, cv.random_state) == (3, True, 0)
 
 
-def test_sweep_is_reproducible(cancer):
-    X, y = cancer
+def test_sweep_is_reproducible(cancer150):
+    X, y = cancer150
     kwargs = {"scalings": ["standard"], "norms": ["batch", "layer"], "cv": 2}
     first = sweep(X, y, curves=False, random_state=3, **kwargs, **FAST)
     second = sweep(X, y, curves=False, random_state=3, **kwargs, **FAST)
@@ -101,9 +100,8 @@ def test_sweep_is_reproducible(cancer):
     assert first.search.cv.random_state == 3
 
 
-def test_sweep_regression_on_diabetes_picks_the_regressor():
-    X, y = load_diabetes(return_X_y=True)
-    X, y = _subset(X, y, 150)
+def test_sweep_regression_on_diabetes_picks_the_regressor(diabetes):
+    X, y = _subset(*diabetes, 150)
     result = sweep(X, y, scalings=["standard"], norms=["none", "layer"], cv=2, **FAST)
     assert result.task == "regression"
     assert result.scoring == "r2"
@@ -114,8 +112,8 @@ def test_sweep_regression_on_diabetes_picks_the_regressor():
     assert np.isfinite(result.curves["valid_loss"]).all()
 
 
-def test_sweep_scoring_is_passed_to_the_search(cancer):
-    X, y = cancer
+def test_sweep_scoring_is_passed_to_the_search(cancer150):
+    X, y = cancer150
     result = sweep(
         X,
         y,
@@ -186,8 +184,8 @@ def test_resolve_task_override_and_errors():
         _resolve_task(np.array([[0, 1], [1, 0]]), "auto")
 
 
-def test_sweep_task_override_uses_the_classifier_on_whole_floats():
-    X, y = load_iris(return_X_y=True)
+def test_sweep_task_override_uses_the_classifier_on_whole_floats(iris):
+    X, y = iris
     result = sweep(
         X,
         y.astype(float),
@@ -213,8 +211,8 @@ def test_sweep_curves_frame(result):
     assert result.loss == "log loss"
 
 
-def test_sweep_without_curves(cancer):
-    X, y = cancer
+def test_sweep_without_curves(cancer150):
+    X, y = cancer150
     result = sweep(
         X, y, scalings=["standard"], norms=["none"], cv=2, curves=False, **FAST
     )
@@ -233,8 +231,8 @@ class _FailOnRows(Callback):
             raise RuntimeError("boom")
 
 
-def test_sweep_failed_curve_fit_warns_and_goes_on(cancer):
-    X, y = cancer  # 150 rows: CV fits on 75, the refit on 150, curve fits on 120
+def test_sweep_failed_curve_fit_warns_and_goes_on(cancer150):
+    X, y = cancer150  # 150 rows: CV fits on 75, the refit on 150, curve fits on 120
     with pytest.warns(UserWarning, match="curve fit of scaling='standard'.*boom"):
         result = sweep(
             X,
@@ -277,9 +275,9 @@ def test_sweep_plot_returns_figures(result):
 
 
 # -- progress and backends ----------------------------------------------------------
-def test_sweep_progress_bar_counts_every_fit(cancer, capsys):
+def test_sweep_progress_bar_counts_every_fit(cancer150, capsys):
     pytest.importorskip("tqdm")
-    X, y = cancer
+    X, y = cancer150
     sweep(
         X,
         y,
@@ -296,33 +294,33 @@ def test_sweep_progress_bar_counts_every_fit(cancer, capsys):
     assert "7/7" in err
 
 
-def test_sweep_backend_arguments_are_checked(cancer):
-    X, y = cancer
+def test_sweep_backend_arguments_are_checked(cancer150):
+    X, y = cancer150
     with pytest.raises(ValueError, match="scheduler is only used"):
         sweep(X, y, scheduler="tcp://127.0.0.1:1", curves=False)
     with pytest.raises(ValueError, match="scoring must be"):
         sweep(X, y, scoring=3, curves=False)
 
 
-def test_sweep_dask_missing_names_the_extra(cancer, monkeypatch):
-    X, y = cancer
+def test_sweep_dask_missing_names_the_extra(cancer150, monkeypatch):
+    X, y = cancer150
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"sknorm\[dask\]"):
         sweep(X, y, backend="dask", scheduler="tcp://127.0.0.1:1", **FAST)
 
 
-def test_sweep_dask_without_a_client_says_what_to_give(cancer):
+def test_sweep_dask_without_a_client_says_what_to_give(cancer150):
     pytest.importorskip("distributed")
-    X, y = cancer
+    X, y = cancer150
     with pytest.raises(ValueError, match=r"needs scheduler='tcp://host:port'"):
         sweep(X, y, backend="dask", curves=False, **FAST)
 
 
 @pytest.mark.dask
-def test_sweep_on_a_dask_cluster_matches_one_process(cancer):
+def test_sweep_on_a_dask_cluster_matches_one_process(cancer150):
     """A real two-process LocalCluster gives the scores of a local sweep."""
     distributed = pytest.importorskip("distributed")
-    X, y = cancer
+    X, y = cancer150
     kwargs = {
         "scalings": ["none", "standard"],
         "norms": ["batch", "layer"],
@@ -353,44 +351,3 @@ def test_sweep_on_a_dask_cluster_matches_one_process(cancer):
     assert_allclose(both["mean_score_dask"], both["mean_score_local"])
     assert_allclose(both["std_score_dask"], both["std_score_local"])
     assert remote.best_params == local.best_params
-
-
-# -- layering ----------------------------------------------------------------------
-PACKAGE = Path(__file__).resolve().parents[1] / "sknorm"
-
-
-@pytest.mark.parametrize(
-    "module", ["_scalers", "_norms", "nn", "_training", "_estimators", "_pipeline"]
-)
-def test_lower_layers_do_not_import_the_sweep(module):
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
-    imported = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom):
-            imported.add(node.module or "")
-            imported.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.Import):
-            imported.update(alias.name for alias in node.names)
-    names = {name.rsplit(".", 1)[-1] for name in imported}
-    assert not names & {"_sweep", "_plotting", "cli", "matplotlib", "distributed"}
-
-
-def _top_level_imports(module: str) -> set[str]:
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text(encoding="utf-8"))
-    names = set()
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom):
-            names.add((node.module or "").split(".")[0])
-        elif isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-    return names
-
-
-def test_optional_extras_are_imported_lazily():
-    # ``import sknorm`` must work without the report and dask extras.
-    for module in ("__init__", "_sweep", "_plotting", "cli"):
-        extras = _top_level_imports(module) & {"matplotlib", "distributed", "dask"}
-        assert not extras, (module, extras)
-    init = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
-    modules = {n.module for n in init.body if isinstance(n, ast.ImportFrom)}
-    assert not modules & {"_plotting", "cli"}
