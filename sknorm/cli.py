@@ -9,18 +9,31 @@ directory: ``results.csv``, ``curves.csv``, ``heatmap.png``, ``curves.png`` and
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import shlex
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+import sklearn
+import skorch
+import torch
+from sklearn.datasets import load_breast_cancer
+
+from ._norms import NORMS
+from ._optional import import_optional
+from ._pipeline import DEFAULT_NORMS, DEFAULT_SCALINGS
+from ._plotting import plot_curves, plot_score_heatmap
+from ._scalers import SCALINGS
+from ._sweep import CANDIDATE_COLUMNS, TABLE_COLUMNS, TASKS, sweep
+from ._version import __version__
+
 __all__ = ["main"]
 
 DEFAULT_OUT = "sknorm-report"
-DEFAULT_SCALINGS = ("none", "minmax", "standard")
-DEFAULT_NORMS = ("none", "batch", "layer")
+#: What the command needs beyond sknorm's own dependencies: the report extra.
+REPORT_PACKAGES = ("pandas", "matplotlib", "tqdm")
 #: The command's network defaults: small enough for the 3 x 3 x 5-fold sweep on
 #: the breast cancer data to take well under two minutes on two cores.
 DEFAULT_EPOCHS = 30
@@ -75,17 +88,13 @@ def _at_least(minimum: int):
 
 def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     """The argument parser of the ``sknorm`` command."""
-    from ._norms import NORMS
-    from ._scalers import SCALINGS
-    from ._sweep import TASKS
-
     parser = argparse.ArgumentParser(
         prog=prog or "sknorm",
         description="Input scaling and hidden-layer normalization for "
         "scikit-learn MLPs.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sweep = commands.add_parser(
+    command = commands.add_parser(
         "sweep",
         help="cross-validate every input scaling x hidden norm combination",
         description="Cross-validate every input scaling x hidden-layer norm "
@@ -94,68 +103,77 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "breast cancer data set.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    data = sweep.add_argument_group("data")
-    data.add_argument("--csv", metavar="PATH", type=Path, help="CSV file to load")
-    data.add_argument(
+    _add_data_arguments(command.add_argument_group("data"))
+    _add_sweep_arguments(command.add_argument_group("sweep"))
+    _add_run_arguments(command.add_argument_group("run"))
+    return parser
+
+
+def _add_data_arguments(group) -> None:
+    group.add_argument("--csv", metavar="PATH", type=Path, help="CSV file to load")
+    group.add_argument(
         "--target",
         metavar="COLUMN",
         help="the CSV's target column; every other column is a numeric feature",
     )
-    data.add_argument("--task", choices=TASKS, default="auto", help="the task")
-    grid = sweep.add_argument_group("sweep")
-    grid.add_argument(
+    group.add_argument("--task", choices=TASKS, default="auto", help="the task")
+
+
+def _add_sweep_arguments(group) -> None:
+    group.add_argument(
         "--scalings",
         type=_names(SCALINGS),
         default=",".join(DEFAULT_SCALINGS),
         metavar="LIST",
         help=f"input scalings to try, from {','.join(SCALINGS)}",
     )
-    grid.add_argument(
+    group.add_argument(
         "--norms",
-        type=_names(tuple(NORMS)),
+        type=_names(NORMS),
         default=",".join(DEFAULT_NORMS),
         metavar="LIST",
         help=f"hidden-layer norms to try, from {','.join(NORMS)}",
     )
-    grid.add_argument("--cv", type=_at_least(2), default=5, help="number of CV folds")
-    grid.add_argument(
+    group.add_argument("--cv", type=_at_least(2), default=5, help="number of CV folds")
+    group.add_argument(
         "--epochs", type=_at_least(1), default=DEFAULT_EPOCHS, help="epochs per fit"
     )
-    grid.add_argument(
+    group.add_argument(
         "--hidden",
         type=_sizes,
         default=",".join(map(str, DEFAULT_HIDDEN)),
         metavar="SIZES",
         help="hidden layer widths, e.g. 128,128",
     )
-    grid.add_argument(
+    group.add_argument(
         "--batch-size", type=_at_least(2), default=DEFAULT_BATCH_SIZE, help="batch size"
     )
-    grid.add_argument("--seed", type=int, default=0, help="random seed")
-    run = sweep.add_argument_group("run")
-    run.add_argument(
+    group.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+def _add_run_arguments(group) -> None:
+    group.add_argument(
         "--n-jobs",
         type=int,
         default=-1,
         help="parallel fits (-1: one per core; 1: in this process)",
     )
-    run.add_argument(
+    group.add_argument(
         "--dask",
         metavar="ADDRESS",
         help="run the fits on the Dask scheduler at ADDRESS (e.g. tcp://host:8786)",
     )
-    run.add_argument(
+    group.add_argument(
         "--out", type=Path, default=Path(DEFAULT_OUT), help="report folder"
     )
-    run.add_argument(
+    group.add_argument(
         "--no-progress", action="store_true", help="do not show the progress bar"
     )
-    run.add_argument(
+    group.add_argument(
         "--no-curves",
         action="store_true",
         help="skip the training curves (one extra fit per candidate)",
     )
-    return parser
 
 
 # -- data --------------------------------------------------------------------------
@@ -165,21 +183,28 @@ def _listing(names, limit: int = 8) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def _load_csv(path: Path, target: str):
-    import numpy as np
-    import pandas as pd
+def _pandas():
+    return import_optional("pandas", "report", "sknorm sweep")
 
+
+def _read_csv(path: Path):
+    """The CSV file as a DataFrame, or an InputError that says why not."""
+    pd = _pandas()
     if not path.exists():
         raise InputError(f"CSV file not found: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a folder, not a CSV file")
     try:
-        frame = pd.read_csv(path)
+        return pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise InputError(f"CSV file {path} is empty") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc
         raise InputError(f"cannot read CSV file {path}: {reason}") from None
+
+
+def _split_target(frame, target: str, path: Path):
+    """``X, y``: every other column and the target column, both checked."""
     if target not in frame.columns:
         raise InputError(
             f"target column {target!r} not found in {path}; its columns are "
@@ -191,7 +216,18 @@ def _load_csv(path: Path, target: str):
     y = frame[target]
     if X.shape[1] == 0:
         raise InputError(f"CSV file {path} has no feature columns besides {target!r}")
-    non_numeric = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
+    _check_features(X, path)
+    if y.isna().any():
+        raise InputError(
+            f"target column {target!r} has {int(y.isna().sum())} missing values"
+        )
+    return X, y
+
+
+def _check_features(X, path: Path) -> None:
+    """Numeric, finite, complete feature columns, or an InputError naming them."""
+    is_numeric = _pandas().api.types.is_numeric_dtype
+    non_numeric = [c for c in X.columns if not is_numeric(X[c])]
     if non_numeric:
         raise InputError(
             f"feature columns must be numeric; non-numeric columns in {path}: "
@@ -207,10 +243,10 @@ def _load_csv(path: Path, target: str):
         raise InputError(
             f"feature columns with infinite values in {path}: {_listing(infinite)}"
         )
-    if y.isna().any():
-        raise InputError(
-            f"target column {target!r} has {int(y.isna().sum())} missing values"
-        )
+
+
+def _load_csv(path: Path, target: str):
+    X, y = _split_target(_read_csv(path), target, path)
     description = (
         f"`{path}`, target column `{target}`: {X.shape[0]} samples x "
         f"{X.shape[1]} features"
@@ -219,8 +255,6 @@ def _load_csv(path: Path, target: str):
 
 
 def _load_default():
-    from sklearn.datasets import load_breast_cancer
-
     data = load_breast_cancer(as_frame=True)
     y = data.target.map(dict(enumerate(data.target_names))).rename("diagnosis")
     description = (
@@ -231,14 +265,26 @@ def _load_default():
     return data.data, y, description
 
 
+def _load_data(args):
+    """``X, y, description``: the ``--csv`` file or the breast cancer data."""
+    if args.csv is None:
+        if args.target is not None:
+            raise InputError("--target needs --csv")
+        return _load_default()
+    if args.target is None:
+        raise InputError("--csv needs --target COLUMN")
+    return _load_csv(args.csv, args.target)
+
+
 # -- output ------------------------------------------------------------------------
 def _display_table(table, scoring: str):
     """The result table with readable headers and rounded numbers, as strings."""
+    rank_first = ["rank", *(c for c in TABLE_COLUMNS if c != "rank")]
     return table.assign(
         mean_score=table["mean_score"].map("{:.4f}".format),
         std_score=table["std_score"].map("{:.4f}".format),
         mean_fit_time=table["mean_fit_time"].map("{:.2f}".format),
-    )[["rank", "scaling", "norm", "mean_score", "std_score", "mean_fit_time"]].rename(
+    )[rank_first].rename(
         columns={
             "mean_score": f"mean {scoring}",
             "std_score": "std",
@@ -247,7 +293,8 @@ def _display_table(table, scoring: str):
     )
 
 
-_TEXT_COLUMNS = ("scaling", "norm")
+#: Left-aligned in the printed and markdown tables; numbers go right.
+_TEXT_COLUMNS = CANDIDATE_COLUMNS
 
 
 def _text_table(frame) -> str:
@@ -286,12 +333,6 @@ def _best_line(result) -> str:
 
 
 def _versions() -> str:
-    import sklearn
-    import skorch
-    import torch
-
-    from ._version import __version__
-
     return (
         f"sknorm {__version__} (scikit-learn {sklearn.__version__}, "
         f"skorch {skorch.__version__}, torch {torch.__version__}, "
@@ -338,17 +379,19 @@ def _report(result, *, out: Path, description, command, settings, elapsed) -> st
     return "report.md"
 
 
-def _write_outputs(result, out: Path, **report_args) -> list[str]:
-    import matplotlib
-
+def _pyplot():
+    """matplotlib.pyplot, on the Agg backend unless it is already in use."""
+    matplotlib = import_optional("matplotlib", "report", "sknorm sweep")
     if "matplotlib.pyplot" not in sys.modules:
         # A file-writing command: no window. When pyplot is already in use (main()
         # called from a session), keep its backend; savefig writes PNGs anyway.
         matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    return import_optional("matplotlib.pyplot", "report", "sknorm sweep")
 
-    from ._plotting import plot_curves, plot_score_heatmap
 
+def _write_outputs(result, out: Path, **report_args) -> list[str]:
+    """Write the tables, the figures and report.md; the names written."""
+    plt = _pyplot()
     out.mkdir(parents=True, exist_ok=True)
     written = ["results.csv"]
     result.table.to_csv(out / "results.csv", index=False)
@@ -378,25 +421,21 @@ def _one_line(exc: Exception) -> str:
     return f"{lines[0]} Last error: {lines[-1]}"
 
 
-def _run_sweep(args, command: str) -> int:
-    for package in ("pandas", "matplotlib", "tqdm"):
-        if importlib.util.find_spec(package) is None:
-            raise InputError(
-                f"sknorm sweep needs {package}; install it with "
-                "`pip install 'sknorm[report]'`"
-            )
-    from ._sweep import sweep
+def _check_report_extra() -> None:
+    """Fail before any work, in one line, when the report extra is missing."""
+    for package in REPORT_PACKAGES:
+        try:
+            import_optional(package, "report", "sknorm sweep")
+        except ImportError as exc:
+            raise InputError(str(exc)) from None
 
-    if args.csv is None:
-        if args.target is not None:
-            raise InputError("--target needs --csv")
-        X, y, description = _load_default()
-    else:
-        if args.target is None:
-            raise InputError("--csv needs --target COLUMN")
-        X, y, description = _load_csv(args.csv, args.target)
 
-    print(f"Data: {description.replace('`', '')}", flush=True)
+def _run(args, X, y):
+    """``(result, seconds)`` of :func:`sknorm.sweep` with the command's settings.
+
+    Errors of the input or the setup (a missing extra, a bad Dask address, a
+    target no candidate can learn) become one-line InputErrors.
+    """
     start = time.perf_counter()
     try:
         result = sweep(
@@ -420,8 +459,10 @@ def _run_sweep(args, command: str) -> int:
         raise InputError(str(exc)) from None
     except (ValueError, OSError) as exc:
         raise InputError(_one_line(exc)) from None
-    elapsed = time.perf_counter() - start
+    return result, time.perf_counter() - start
 
+
+def _print_results(result, args, elapsed: float) -> None:
     print(
         f"\n{result.task}, {result.search.cv.get_n_splits()}-fold CV, scoring "
         f"{result.scoring}, {args.epochs} epochs, hidden {args.hidden}, "
@@ -429,17 +470,29 @@ def _run_sweep(args, command: str) -> int:
     )
     print(_text_table(_display_table(result.table, result.scoring)))
     print(f"\nBest: {_best_line(result)}")
+
+
+def _settings(args) -> str:
+    """The network and where it ran, for the report."""
     where = f"Dask scheduler {args.dask}" if args.dask else f"n_jobs={args.n_jobs}"
-    settings = (
+    return (
         f"hidden layers {args.hidden}, {args.epochs} epochs, "
         f"batch size {args.batch_size}, seed {args.seed}; fits run with {where}"
     )
+
+
+def _run_sweep(args, command: str) -> int:
+    _check_report_extra()
+    X, y, description = _load_data(args)
+    print(f"Data: {description.replace('`', '')}", flush=True)
+    result, elapsed = _run(args, X, y)
+    _print_results(result, args, elapsed)
     written = _write_outputs(
         result,
         args.out,
         description=description,
         command=command,
-        settings=settings,
+        settings=_settings(args),
         elapsed=elapsed,
     )
     print(f"Wrote {', '.join(written)} to {args.out}/")

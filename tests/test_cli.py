@@ -1,13 +1,13 @@
 """The ``sknorm sweep`` command: in-process, as ``python -m sknorm``, and its errors."""
 
-import os
-import subprocess
 import sys
 
 import pytest
+from sklearn.datasets import load_diabetes, load_iris
 
 from sknorm import __version__
-from sknorm.cli import main
+from sknorm._sweep import TABLE_COLUMNS
+from sknorm.cli import REPORT_PACKAGES, main
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
@@ -20,8 +20,6 @@ REPORT_FILES = {"results.csv", "curves.csv", "heatmap.png", "curves.png", "repor
 
 @pytest.fixture(scope="module")
 def iris_csv(tmp_path_factory):
-    from sklearn.datasets import load_iris
-
     data = load_iris(as_frame=True)
     frame = data.frame.assign(species=data.target_names[data.target])
     path = tmp_path_factory.mktemp("data") / "iris.csv"
@@ -40,14 +38,7 @@ def test_cli_default_data_writes_the_report(tmp_path, capsys):
     assert {p.name for p in out.iterdir()} == REPORT_FILES
 
     table = pd.read_csv(out / "results.csv")
-    assert list(table.columns) == [
-        "scaling",
-        "norm",
-        "mean_score",
-        "std_score",
-        "mean_fit_time",
-        "rank",
-    ]
+    assert list(table.columns) == list(TABLE_COLUMNS)
     assert len(table) == 2
     assert (out / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -80,23 +71,13 @@ def test_cli_csv_from_a_sklearn_dataset(iris_csv, tmp_path, capsys):
     assert "curves.png" not in report
 
 
-def test_cli_python_m_sknorm(tmp_path):
-    from sklearn.datasets import load_diabetes
-
+def test_cli_python_m_sknorm(tmp_path, run_python):
     csv = tmp_path / "diabetes.csv"
     load_diabetes(as_frame=True).frame.head(120).to_csv(csv, index=False)
     out = tmp_path / "report"
     args = ["sweep", "--csv", str(csv), "--target", "target", *TINY]
     args += ["--scalings", "standard", "--norms", "layer", "--out", str(out)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "sknorm", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert proc.returncode == 0, proc.stderr
+    proc = run_python("-m", "sknorm", *args, env={"OMP_NUM_THREADS": "1"}, timeout=300)
     assert "mean r2" in proc.stdout
     assert {p.name for p in out.iterdir()} == REPORT_FILES
     report = (out / "report.md").read_text(encoding="utf-8")
@@ -151,6 +132,20 @@ def test_cli_missing_file_is_a_one_line_error(tmp_path, capsys):
 def test_cli_csv_needs_a_target(iris_csv, capsys):
     assert main(["sweep", "--csv", str(iris_csv), *TINY]) == 2
     assert "--target" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("package", REPORT_PACKAGES)
+def test_cli_without_the_report_extra_is_a_one_line_error(
+    package, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setitem(sys.modules, package, None)  # as if not installed
+    out = tmp_path / "report"
+    assert main(["sweep", *TINY, "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"sknorm sweep: error: sknorm sweep needs {package}")
+    assert "pip install 'sknorm[report]'" in lines[0]
+    assert not out.exists()  # failed before any fit
 
 
 def test_cli_rejects_unknown_names(capsys):
