@@ -239,6 +239,76 @@ CASES = [
         "'lr'",
     ),
     (
+        "classifier",
+        "zero lr",
+        lambda: NormMLPClassifier(**FAST, lr=0).fit(X, Y),
+        ValueError,
+        "'lr' parameter",
+    ),
+    (
+        "classifier",
+        "non-integer layer width",
+        lambda: NormMLPClassifier(hidden_layer_sizes=(10, 2.5)).fit(X, Y),
+        ValueError,
+        "hidden_layer_sizes",
+    ),
+    (
+        "classifier",
+        "unknown optimizer",
+        lambda: NormMLPClassifier(optimizer="lbfgs").fit(X, Y),
+        ValueError,
+        "'optimizer' parameter",
+    ),
+    (
+        "classifier",
+        "dropout of 1",
+        lambda: NormMLPClassifier(dropout=1.0).fit(X, Y),
+        ValueError,
+        "'dropout' parameter",
+    ),
+    (
+        "regressor",
+        "batch size 0",
+        lambda: NormMLPRegressor(batch_size=0).fit(X, Y),
+        ValueError,
+        "'batch_size' parameter",
+    ),
+    (
+        "classifier",
+        "unknown activation",
+        lambda: NormMLPClassifier(activation="swish").fit(X, Y),
+        ValueError,
+        "'activation' parameter",
+    ),
+    (
+        "regressor",
+        "unknown norm option",
+        lambda: NormMLPRegressor(norm_params={"group": 4}).fit(X, Y),
+        ValueError,
+        "unknown option",
+    ),
+    (
+        "regressor",
+        "norm_params not a dict",
+        lambda: NormMLPRegressor(norm_params=[("groups", 4)]).fit(X, Y),
+        ValueError,
+        "'norm_params' parameter",
+    ),
+    (
+        "regressor",
+        "NaN in X",
+        lambda: reg().fit(_with(np.nan), Y),
+        ValueError,
+        "NaN",
+    ),
+    (
+        "classifier",
+        "inf in X",
+        lambda: clf().fit(_with(np.inf), Y),
+        ValueError,
+        "infinity",
+    ),
+    (
         "regressor",
         "zero-width layer",
         lambda: NormMLPRegressor(hidden_layer_sizes=(8, 0)).fit(X, Y),
@@ -319,10 +389,6 @@ CASES = [
         "NaN",
     ),
 ]
-
-
-def test_the_table_is_long_enough():
-    assert len(CASES) >= 25
 
 
 @pytest.mark.parametrize(
