@@ -172,7 +172,10 @@ def test_progress_bar_callback(cancer, capsys):
     from skorch.callbacks import ProgressBar
 
     X, y = cancer
-    NormMLPClassifier(**FAST, callbacks=[ProgressBar()]).fit(X[:100], y[:100])
+    clf = NormMLPClassifier(**FAST, callbacks=[ProgressBar()]).fit(X[:100], y[:100])
+    # skorch's bar drew one line per epoch on stderr, and training went on.
+    assert capsys.readouterr().err.count("0/1 [") >= FAST["max_epochs"]
+    assert clf.n_iter_ == FAST["max_epochs"]
 
 
 def test_early_stopping_holds_out_a_stratified_split(cancer):
