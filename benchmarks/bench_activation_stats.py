@@ -32,13 +32,17 @@ from __future__ import annotations
 
 import argparse
 import gc
-import os
-import statistics
 import time
 
-import numpy as np
 import torch
-from sklearn.datasets import make_classification
+from _common import (
+    BATCH_SIZE,
+    HIDDEN,
+    classification_data,
+    load_average,
+    markdown_table,
+    median,
+)
 
 from sknorm import NormMLPClassifier
 from sknorm.callbacks import ActivationStats
@@ -57,19 +61,12 @@ class TimedActivationStats(ActivationStats):
         self.seconds_.append(time.perf_counter() - start)
 
 
-def _load() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:  # pragma: no cover - not available
-        return "n/a"
-
-
 def _fit(X, y, norm, mode, epochs):
     callbacks = [] if mode is None else [TimedActivationStats(mode=mode)]
     clf = NormMLPClassifier(
-        hidden_layer_sizes=(256, 256),
+        hidden_layer_sizes=HIDDEN,
         norm=norm,
-        batch_size=256,
+        batch_size=BATCH_SIZE,
         max_epochs=epochs,
         n_threads=1,
         random_state=0,
@@ -79,9 +76,9 @@ def _fit(X, y, norm, mode, epochs):
     start = time.perf_counter()
     clf.fit(X, y)
     total = time.perf_counter() - start
-    epoch = statistics.median(clf.history_[:, "dur"])
+    epoch = median(clf.history_[:, "dur"])
     timed = [cb for _, cb in clf.net_.callbacks_ if isinstance(cb, ActivationStats)]
-    callback = statistics.median(timed[0].seconds_) if timed else 0.0
+    callback = median(timed[0].seconds_) if timed else 0.0
     return total / epochs, epoch, callback
 
 
@@ -95,9 +92,8 @@ def main(argv=None):
     if args.quick:
         args.n_samples, args.epochs, args.repeats = 1_000, 2, 1
     torch.set_num_threads(1)
-    X, y = make_classification(n_samples=args.n_samples, n_features=32, random_state=0)
-    X = X.astype(np.float32)
-    print(f"load average at start: {_load()}")
+    X, y = classification_data(args.n_samples, train_fraction=1.0)
+    print(f"load average at start: {load_average()}")
     contenders = [
         (norm, mode) for norm in ("batch", "none") for mode in (None, "train", "eval")
     ]
@@ -112,24 +108,22 @@ def main(argv=None):
         f"\n## ActivationStats overhead ({args.n_samples} x 32, MLP 32-256-256-2, "
         f"batch 256, {args.epochs} epochs, 1 thread, median of {args.repeats})\n"
     )
-    print(
-        "| norm | callback | epoch s (dur) | callback ms/epoch | callback / epoch "
-        "| fit s/epoch | fit ratio to no callback |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    rows = []
     for norm, mode in contenders:
-        fit = statistics.median(r[0] for r in runs[norm, mode])
-        epoch = statistics.median(r[1] for r in runs[norm, mode])
-        callback = statistics.median(r[2] for r in runs[norm, mode])
-        base = statistics.median(r[0] for r in runs[norm, None])
+        fit, epoch, callback = (
+            median(column) for column in zip(*runs[norm, mode], strict=True)
+        )
+        base = median(r[0] for r in runs[norm, None])
         label = "none" if mode is None else f'ActivationStats(mode="{mode}")'
         share = "-" if mode is None else f"{100 * callback / epoch:.2f} %"
         ms = "-" if mode is None else f"{1000 * callback:.2f}"
-        print(
-            f"| {norm} | {label} | {epoch:.3f} | {ms} | {share} | {fit:.3f} "
-            f"| {fit / base:.3f} |"
+        rows.append(
+            [norm, label, f"{epoch:.3f}", ms, share, f"{fit:.3f}", f"{fit / base:.3f}"]
         )
-    print(f"\nload average at end: {_load()}")
+    header = ["norm", "callback", "epoch s (dur)", "callback ms/epoch"]
+    header += ["callback / epoch", "fit s/epoch", "fit ratio to no callback"]
+    print(markdown_table(header, rows))
+    print(f"\nload average at end: {load_average()}")
 
 
 if __name__ == "__main__":

@@ -116,7 +116,6 @@ import json
 import os
 import platform
 import shlex
-import statistics
 import subprocess
 import time
 import warnings
@@ -125,7 +124,18 @@ import numpy as np
 import sklearn
 import skorch
 import torch
-from sklearn.datasets import load_breast_cancer, make_classification
+from _common import (
+    BATCH_SIZE,
+    HIDDEN,
+    LR,
+    after_warmup,
+    classification_data,
+    hand_loop,
+    load_average,
+    markdown_table,
+    median,
+)
+from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV
 from sklearn.neural_network import MLPClassifier
@@ -142,12 +152,9 @@ from sknorm.nn import MLP
 DEFAULT_TORCH_THREADS = torch.get_num_threads()
 
 NORMS = ("none", "batch", "layer")
-HIDDEN = (256, 256)
-BATCH_SIZE = 256
-LR = 1e-3
 MB = 1e6  # reported memory is in decimal megabytes (1M x 32 float32 = 128 MB)
 
-SPEED_HEADER = "| way | norm | s/epoch | ratio to hand loop | fit/epochs |"
+SPEED_HEADER = ["way", "norm", "s/epoch", "ratio to hand loop", "fit/epochs"]
 
 
 # -- small helpers ----------------------------------------------------------------
@@ -171,62 +178,14 @@ def _source_digest() -> str:
 SOURCE_DIGEST = _source_digest()
 
 
-def _median(values):
-    return float(statistics.median(values)) if values else float("nan")
-
-
-def _load() -> str:
-    try:
-        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:  # pragma: no cover - not available
-        return "n/a"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |"]
-    lines.append("|" + "|".join("---" for _ in header) + "|")
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _after_warmup(durations: list[float]) -> list[float]:
-    """Per-epoch times without the first (warm-up) epoch, when there are more."""
-    return list(durations[1:]) if len(durations) > 1 else list(durations)
-
-
 # -- section 1: seconds per epoch ------------------------------------------------
-def _hand_loop(X, y, norm, epochs, seed):
-    """The reference: a minimal torch training loop; returns per-epoch seconds."""
-    torch.manual_seed(seed)
-    model = MLP(X.shape[1], 2, HIDDEN, norm=norm)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR)
-    criterion = nn.CrossEntropyLoss()
-    model.train()
-    n = X.shape[0]
-    durations = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        perm = torch.randperm(n)
-        for lo in range(0, n, BATCH_SIZE):
-            idx = perm[lo : lo + BATCH_SIZE]
-            if idx.numel() < 2 and norm == "batch":
-                continue  # batch norm cannot train on a batch of one
-            xb, yb = X[idx], y[idx]
-            optimizer.zero_grad()
-            loss = criterion(model(xb), yb)
-            loss.backward()
-            optimizer.step()
-        durations.append(time.perf_counter() - start)
-    return durations
-
-
 def _speed_contenders(X, y, X_t, y_t, epochs, threads, seed):
     """(way, norm, run) triples; ``run()`` returns (per-epoch list, fit seconds)."""
 
     def hand(norm):
         def run():
             start = time.perf_counter()
-            durations = _hand_loop(X_t, y_t, norm, epochs, seed)
+            durations = hand_loop(X_t, y_t, norm, epochs, seed=seed)
             return durations, time.perf_counter() - start
 
         return run
@@ -308,10 +267,8 @@ def _speed_contenders(X, y, X_t, y_t, epochs, threads, seed):
 
 def bench_speed(args) -> dict:
     torch.set_num_threads(args.threads)
-    X, y = make_classification(n_samples=args.n_samples, n_features=32, random_state=0)
-    n_train = int(0.8 * args.n_samples)
-    X = np.ascontiguousarray(X[:n_train], dtype=np.float32)
-    y = y[:n_train].astype(np.int64)
+    X, y = classification_data(args.n_samples)
+    n_train = len(X)
     X_t, y_t = torch.from_numpy(X), torch.from_numpy(y)
 
     contenders = _speed_contenders(X, y, X_t, y_t, args.epochs, args.threads, 0)
@@ -329,14 +286,14 @@ def bench_speed(args) -> dict:
             gc.collect()
             durations, total = run()
             _progress(f"speed {rep + 1}/{args.repeats} {way} {norm}: {total:.1f} s")
-            per_epoch[way, norm].append(_median(_after_warmup(durations)))
+            per_epoch[way, norm].append(median(after_warmup(durations)))
             per_fit[way, norm].append(total / args.epochs)
 
     rows, records = [], []
     for way, norm, _ in contenders:
-        s = _median(per_epoch[way, norm])
-        ref = _median(per_epoch["hand loop", norm])
-        fit = _median(per_fit[way, norm])
+        s = median(per_epoch[way, norm])
+        ref = median(per_epoch["hand loop", norm])
+        fit = median(per_fit[way, norm])
         rows.append([way, norm, f"{s:.3f}", f"{s / ref:.2f}x", f"{fit:.3f}"])
         records.append(
             {
@@ -353,10 +310,7 @@ def bench_speed(args) -> dict:
         f"32-256-256-2, Adam, batch {BATCH_SIZE}, {args.epochs} epochs, first "
         f"epoch skipped, {args.threads} thread(s), median of {args.repeats})\n"
     )
-    print(SPEED_HEADER)
-    print("|---|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print(markdown_table(SPEED_HEADER, rows))
     print(
         "\ns/epoch: median per-epoch time after the warm-up epoch (sklearn: "
         "whole fit / epochs). fit/epochs: whole fit wall time / epochs."
@@ -429,7 +383,7 @@ def bench_grid(args) -> dict:
                 f"grid {rep + 1}/{args.repeats} n_jobs={n_jobs} "
                 f"n_threads={n_threads}: {elapsed:.1f} s"
             )
-    medians = [_median(times[i]) for i in range(len(settings))]
+    medians = [median(times[i]) for i in range(len(settings))]
     t1, t2 = medians[0], medians[1]
     worker_threads = ", ".join(sorted({str(w[3]) for w in workers}))
     # What a default fit of this grid uses in the parent (sknorm's policy takes
@@ -454,7 +408,7 @@ def bench_grid(args) -> dict:
         f"breast cancer, max_epochs={args.small_epochs}, median of {args.repeats}\n"
     )
     print(
-        _table(
+        markdown_table(
             [
                 "n_jobs",
                 "net n_threads",
@@ -555,7 +509,7 @@ def bench_latency(args) -> dict:
 
     rows, records = [], []
     for way, norm, _ in models:
-        a, b = _median(one[way, norm]) * 1e3, _median(big[way, norm]) * 1e3
+        a, b = median(one[way, norm]) * 1e3, median(big[way, norm]) * 1e3
         rows.append([way, norm, f"{a:.3f}", f"{b:.2f}"])
         records.append(
             {
@@ -573,7 +527,7 @@ def bench_latency(args) -> dict:
         f"{args.threads} thread(s); median of {n_one} calls for 1 row, {n_big} "
         "calls for 10k rows)\n"
     )
-    print(_table(["way", "norm", "1 row ms", "10k rows ms"], rows))
+    print(markdown_table(["way", "norm", "1 row ms", "10k rows ms"], rows))
     return {"rows": records}
 
 
@@ -697,7 +651,7 @@ def bench_memory(args) -> dict:
         rows.append(
             ["cross-check: VmHWM - baseline", f"{(hwm - r['baseline_bytes']) / MB:.1f}"]
         )
-    print(_table(["quantity", "MB"], rows))
+    print(markdown_table(["quantity", "MB"], rows))
     print(f"\nFit took {r['fit_s']:.1f} s. Child: `{shlex.join(cmd)}`")
     r["peak_minus_baseline_bytes"] = above
     r["ratio_to_X"] = above / r["X_bytes"]
@@ -820,7 +774,7 @@ def main(argv=None) -> int:
         f"CPUs available: {len(os.sched_getaffinity(0))}; torch threads at "
         f"start-up: {DEFAULT_TORCH_THREADS}; --threads {args.threads} "
         f"(speed, latency, memory); OMP_NUM_THREADS="
-        f"{os.environ.get('OMP_NUM_THREADS')!r}; load average {_load()}"
+        f"{os.environ.get('OMP_NUM_THREADS')!r}; load average {load_average()}"
     )
     results = {
         "argv": sys.argv,
@@ -835,14 +789,14 @@ def main(argv=None) -> int:
         },
         "torch_threads_startup": DEFAULT_TORCH_THREADS,
         "threads": args.threads,
-        "load_before": _load(),
+        "load_before": load_average(),
     }
     start = time.perf_counter()
     for name in args.sections:
         results[name] = SECTIONS[name](args)
-    results["load_after"] = _load()
+    results["load_after"] = load_average()
     results["total_s"] = time.perf_counter() - start
-    print(f"\nTotal {results['total_s']:.0f} s; load average now {_load()}")
+    print(f"\nTotal {results['total_s']:.0f} s; load average now {load_average()}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=2)

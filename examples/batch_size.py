@@ -39,20 +39,17 @@ Run ``python examples/batch_size.py [--out DIR] [--norms ...]``. With
 # %%
 from __future__ import annotations
 
-import argparse
-import os
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from _common import QUICK, example_parser, print_table, report_saved, save_figure
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from sknorm import NormMLPClassifier, make_norm_pipeline
 from sknorm.nn import MLP
 
-QUICK = os.environ.get("SKNORM_EXAMPLES_QUICK") == "1"
 #: The norms compared; "none" is the reference without a hidden norm.
 NORMS = ["none", "batch", "layer"]
 BATCH_SIZES = [2, 16, 128] if QUICK else [2, 4, 8, 16, 32, 64, 128, 256, 512]
@@ -88,14 +85,14 @@ def sweep(norms, X_train, X_valid, y_train, y_valid):
     return scores, losses
 
 
-def print_table(title, values, norms, fmt):
+def print_by_batch_size(title, values, norms, fmt):
     print(f"\n## {title}\n")
-    print("| batch size | steps/epoch | " + " | ".join(norms) + " |")
-    print("|---|---|" + "---|" * len(norms))
-    for batch_size in BATCH_SIZES:
-        cells = [str(batch_size), str(N_TRAIN // batch_size)]
-        cells += [format(values[norm, batch_size], fmt) for norm in norms]
-        print("| " + " | ".join(cells) + " |")
+    rows = [
+        [batch_size, N_TRAIN // batch_size]
+        + [format(values[norm, batch_size], fmt) for norm in norms]
+        for batch_size in BATCH_SIZES
+    ]
+    print_table(["batch size", "steps/epoch", *norms], rows)
 
 
 def plot(scores, losses, norms, path):
@@ -122,8 +119,7 @@ def plot(scores, losses, norms, path):
         f"digits, {N_TRAIN} training rows, MLP (64, 64), Adam lr 1e-3, "
         f"{EPOCHS} epochs at every batch size"
     )
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def ragged_aside(norms, X_train, X_valid, y_train, y_valid, X_extra, y_extra):
@@ -132,8 +128,7 @@ def ragged_aside(norms, X_train, X_valid, y_train, y_valid, X_extra, y_extra):
         f"\n## Aside: a ragged last batch (batch size {ASIDE_BATCH_SIZE}, MLP "
         f"{ASIDE_HIDDEN}, {ASIDE_EPOCHS} epochs, seeds {list(ASIDE_SEEDS)})\n"
     )
-    print("| norm | rows | last batch | final training loss | validation acc |")
-    print("|---|---|---|---|---|")
+    rows = []
     X_more = np.concatenate([X_train, X_extra])
     y_more = np.concatenate([y_train, y_extra])
     for norm in norms:
@@ -146,24 +141,16 @@ def ragged_aside(norms, X_train, X_valid, y_train, y_valid, X_extra, y_extra):
                 losses.append(pipe[-1].history_[-1, "train_loss"])
                 accs.append(pipe.score(X_valid, y_valid))
             last = len(X) % ASIDE_BATCH_SIZE or ASIDE_BATCH_SIZE
-            print(
-                f"| {norm} | {len(X)} | {last} | "
-                + " / ".join(f"{v:.4f}" for v in losses)
-                + " | "
-                + " / ".join(f"{v:.3f}" for v in accs)
-                + " |"
-            )
+            losses = " / ".join(f"{v:.4f}" for v in losses)
+            accs = " / ".join(f"{v:.3f}" for v in accs)
+            rows.append([norm, len(X), last, losses, accs])
+    header = ["norm", "rows", "last batch", "final training loss", "validation acc"]
+    print_table(header, rows)
     print("(one value per seed)")
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parent / "figures",
-        help="directory for the figures (default: examples/figures)",
-    )
+    parser = example_parser(__doc__)
     parser.add_argument(
         "--norms",
         default=",".join(NORMS),
@@ -176,7 +163,6 @@ def main(argv=None):
             MLP(2, 2, (64,), norm=norm)
         except ValueError as exc:
             parser.error(str(exc))
-    args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
     X, y = load_digits(return_X_y=True)
@@ -192,19 +178,19 @@ def main(argv=None):
     )
 
     scores, losses = sweep(norms, X_train, X_valid, y_train, y_valid)
-    print_table(
+    print_by_batch_size(
         f"Validation accuracy ({len(X_valid)} rows, {EPOCHS} epochs)",
         scores,
         norms,
         ".3f",
     )
-    print_table("Training loss at the last epoch", losses, norms, ".4f")
+    print_by_batch_size("Training loss at the last epoch", losses, norms, ".4f")
     path = args.out / "batch_size.png"
     plot(scores, losses, norms, path)
     batch_norms = [n for n in ("batch", "layer") if n in norms]
     if batch_norms:
         ragged_aside(batch_norms, X_train, X_valid, y_train, y_valid, X_extra, y_extra)
-    print(f"\nsaved {path} ({time.perf_counter() - start:.1f} s)")
+    report_saved([path], start)
 
 
 if __name__ == "__main__":

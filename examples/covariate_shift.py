@@ -35,13 +35,18 @@ Run ``python examples/covariate_shift.py [--out DIR]``. With
 # %%
 from __future__ import annotations
 
-import argparse
-import os
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from _common import (
+    QUICK,
+    epochs_to_reach,
+    example_parser,
+    print_table,
+    report_saved,
+    save_figure,
+)
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -49,7 +54,6 @@ from sknorm import NormMLPClassifier, make_norm_pipeline
 from sknorm.callbacks import STAT_NAMES, ActivationStats
 from sknorm.diagnostics import activation_stats_frame, plot_activation_stats
 
-QUICK = os.environ.get("SKNORM_EXAMPLES_QUICK") == "1"
 NORMS = ["none", "batch", "layer"]
 OPTIMIZERS = {
     "SGD lr 0.01, momentum 0.9": ("sgd", 0.01),
@@ -60,12 +64,6 @@ BATCH_SIZE = 64
 EPOCHS = 4 if QUICK else 30
 N_TRAIN = 256 if QUICK else 1344
 THRESHOLDS = (0.3, 0.1)
-
-
-def first_epoch_below(loss, threshold):
-    """First epoch (from 1) whose training loss is <= threshold, or None."""
-    hits = np.flatnonzero(np.asarray(loss) <= threshold)
-    return int(hits[0]) + 1 if hits.size else None
 
 
 def fit_all(X_train, y_train):
@@ -95,32 +93,29 @@ def print_drift(fits, opt_name):
         "each cell: value at the first epoch -> value at the last epoch "
         "(drift = standard deviation over the epochs)\n"
     )
-    header = ["norm", "layer", *STAT_NAMES]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    rows = []
     for norm in NORMS:
         frame = activation_stats_frame(fits[opt_name, norm])
-        for layer, rows in frame.groupby("layer"):
-            cells = [norm, str(layer)]
+        for layer, stats in frame.groupby("layer"):
+            cells = [norm, layer]
             for stat in STAT_NAMES:
-                v = rows[stat].to_numpy()
+                v = stats[stat].to_numpy()
                 cells.append(f"{v[0]:.3f} -> {v[-1]:.3f} ({v.std():.3f})")
-            print("| " + " | ".join(cells) + " |")
+            rows.append(cells)
+    print_table(["norm", "layer", *STAT_NAMES], rows)
 
 
 def print_losses(fits, X_test, y_test):
     print("\n## Training speed\n")
     header = ["optimizer", "norm", "loss ep 1", "final loss"]
     header += [f"epochs to {t}" for t in THRESHOLDS] + ["test acc"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    rows = []
     for (opt_name, norm), pipe in fits.items():
         loss = pipe[-1].history_[:, "train_loss"]
-        reach = [first_epoch_below(loss, t) for t in THRESHOLDS]
         cells = [opt_name, norm, f"{loss[0]:.3f}", f"{loss[-1]:.4f}"]
-        cells += ["never" if e is None else str(e) for e in reach]
-        cells += [f"{pipe.score(X_test, y_test):.3f}"]
-        print("| " + " | ".join(cells) + " |")
+        cells += epochs_to_reach(loss, THRESHOLDS)
+        rows.append([*cells, f"{pipe.score(X_test, y_test):.3f}"])
+    print_table(header, rows)
     print(f"('never': not within {EPOCHS} epochs)")
 
 
@@ -139,20 +134,11 @@ def plot_losses(fits, path):
         ax.grid(True, alpha=0.3)
         ax.legend(title="hidden norm")
     fig.suptitle(f"digits, MLP {HIDDEN}: training loss per epoch")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parent / "figures",
-        help="directory for the figures (default: examples/figures)",
-    )
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = example_parser(__doc__).parse_args(argv)
     start = time.perf_counter()
     X, y = load_digits(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -172,11 +158,10 @@ def main(argv=None):
         "of 256 training rows (training mode)"
     )
     stats_path = args.out / "covariate_shift_stats.png"
-    fig.savefig(stats_path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, stats_path)
     loss_path = args.out / "covariate_shift_loss.png"
     plot_losses(fits, loss_path)
-    print(f"\nsaved {stats_path} and {loss_path} ({time.perf_counter() - start:.1f} s)")
+    report_saved([stats_path, loss_path], start)
 
 
 if __name__ == "__main__":

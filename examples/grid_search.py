@@ -30,17 +30,13 @@ Run ``python examples/grid_search.py [--out DIR]``. With
 # %%
 from __future__ import annotations
 
-import argparse
-import os
 import time
-from pathlib import Path
 
-import matplotlib.pyplot as plt
+from _common import QUICK, example_parser, print_table, report_saved, save_figure
 from sklearn.datasets import load_breast_cancer
 
 from sknorm import sweep
 
-QUICK = os.environ.get("SKNORM_EXAMPLES_QUICK") == "1"
 SCALINGS = ["none", "minmax", "standard"]
 NORMS = ["none", "batch", "layer"]
 CV = 2 if QUICK else 5
@@ -48,16 +44,9 @@ EPOCHS = 3 if QUICK else 30
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parent / "figures",
-        help="directory for the figures (default: examples/figures)",
-    )
+    parser = example_parser(__doc__)
     parser.add_argument("--n-jobs", type=int, default=1, help="parallel fits")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
 
     X, y = load_breast_cancer(return_X_y=True)
@@ -76,24 +65,30 @@ def main(argv=None):
     )
     print(f"{result!r}\n")
     print(f"## Mean CV accuracy ({CV} folds, {EPOCHS} epochs), best first\n")
-    print("| rank | scaling | norm | mean accuracy | std over folds | fit s |")
-    print("|---|---|---|---|---|---|")
-    for row in result.table.itertuples():
-        print(
-            f"| {row.rank} | {row.scaling} | {row.norm} | {row.mean_score:.4f} | "
-            f"{row.std_score:.4f} | {row.mean_fit_time:.2f} |"
+    header = ["rank", "scaling", "norm", "mean accuracy", "std over folds", "fit s"]
+    rows = [
+        (
+            r.rank,
+            r.scaling,
+            r.norm,
+            f"{r.mean_score:.4f}",
+            f"{r.std_score:.4f}",
+            f"{r.mean_fit_time:.2f}",
         )
+        for r in result.table.itertuples()
+    ]
+    print_table(header, rows)
     last = result.curves.sort_values("epoch").groupby(["scaling", "norm"]).last()
     print(
         f"\n## Loss curves: one more fit per candidate on 80% of the data, "
         f"{result.loss} after the last epoch\n"
     )
-    print("| scaling | norm | train loss | validation loss |")
-    print("|---|---|---|---|")
+    rows = []
     for scaling in SCALINGS:
         for norm in NORMS:
             r = last.loc[(scaling, norm)]
-            print(f"| {scaling} | {norm} | {r.train_loss:.4f} | {r.valid_loss:.4f} |")
+            rows.append([scaling, norm, f"{r.train_loss:.4f}", f"{r.valid_loss:.4f}"])
+    print_table(["scaling", "norm", "train loss", "validation loss"], rows)
 
     heatmap, curves = result.plot()
     heatmap.axes[0].set_title(
@@ -105,9 +100,8 @@ def main(argv=None):
     )
     paths = [args.out / "grid_search_heatmap.png", args.out / "grid_search_curves.png"]
     for fig, path in zip((heatmap, curves), paths, strict=True):
-        fig.savefig(path, dpi=110)
-        plt.close(fig)
-    print(f"\nsaved {paths[0]} and {paths[1]} ({time.perf_counter() - start:.1f} s)")
+        save_figure(fig, path)
+    report_saved(paths, start)
 
 
 if __name__ == "__main__":

@@ -31,19 +31,23 @@ Run ``python examples/input_scaling.py [--out DIR]``. With
 # %%
 from __future__ import annotations
 
-import argparse
-import os
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+from _common import (
+    QUICK,
+    epochs_to_reach,
+    example_parser,
+    print_table,
+    report_saved,
+    save_figure,
+)
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
 from sknorm import NormMLPClassifier, make_norm_pipeline
 
-QUICK = os.environ.get("SKNORM_EXAMPLES_QUICK") == "1"
 SCALINGS = ["none", "minmax", "standard"]
 HIDDEN_NORMS = ["none", "batch"]
 THRESHOLDS = (0.3, 0.1)
@@ -74,12 +78,6 @@ def make_students(n_samples: int, random_state: int = 0):
     y = (logit + 0.3 * rng.normal(size=n_samples) > 0).astype(int)
     names = ["age", "tuition", "income", "credit_hours", "gpa", "rate"]
     return X, y, names
-
-
-def first_epoch_below(loss, threshold):
-    """First epoch (from 1) whose training loss is <= threshold, or None."""
-    hits = np.flatnonzero(np.asarray(loss) <= threshold)
-    return int(hits[0]) + 1 if hits.size else None
 
 
 def load_data():
@@ -121,18 +119,16 @@ def run(data):
     return results
 
 
-def print_table(results):
+def print_results(results):
     header = ["data", "hidden norm", "scaling", "loss ep 1", "final loss"]
     header += [f"epochs to {t}" for t in THRESHOLDS] + ["test acc"]
-    print("| " + " | ".join(header) + " |")
-    print("|" + "---|" * len(header))
+    rows = []
     for r in results:
-        reach = [first_epoch_below(r["loss"], t) for t in THRESHOLDS]
         cells = [r["data"], r["norm"], r["scaling"]]
         cells += [f"{r['loss'][0]:.3g}", f"{r['loss'][-1]:.3f}"]
-        cells += ["never" if e is None else str(e) for e in reach]
-        cells += [f"{r['test_acc']:.3f}"]
-        print("| " + " | ".join(cells) + " |")
+        cells += epochs_to_reach(r["loss"], THRESHOLDS)
+        rows.append([*cells, f"{r['test_acc']:.3f}"])
+    print_table(header, rows)
     print(f"('never': not within {EPOCHS} epochs)")
 
 
@@ -161,20 +157,11 @@ def plot(results, data_names, path):
             ax.grid(True, which="major", alpha=0.3)
             ax.legend(fontsize="small")
     fig.suptitle("Training loss per epoch by input scaling (dotted: 0.3 and 0.1)")
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parent / "figures",
-        help="directory for the figures (default: examples/figures)",
-    )
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = example_parser(__doc__).parse_args(argv)
     start = time.perf_counter()
     data, names = load_data()
     print(f"students features: {names}")
@@ -192,10 +179,10 @@ def main(argv=None):
     print(
         f"\nMLP (64, 64), Adam lr 1e-3, batch {BATCH_SIZE}, {EPOCHS} epochs, seed 0\n"
     )
-    print_table(results)
+    print_results(results)
     path = args.out / "input_scaling.png"
     plot(results, list(data), path)
-    print(f"\nsaved {path} ({time.perf_counter() - start:.1f} s)")
+    report_saved([path], start)
 
 
 if __name__ == "__main__":

@@ -33,21 +33,18 @@ Run ``python examples/train_vs_inference.py [--out DIR]``. With
 # %%
 from __future__ import annotations
 
-import argparse
 import copy
-import os
 import time
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from _common import QUICK, example_parser, print_table, report_saved, save_figure
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import train_test_split
 
 from sknorm import NormMLPClassifier, make_norm_pipeline
 
-QUICK = os.environ.get("SKNORM_EXAMPLES_QUICK") == "1"
 NORMS = ["batch", "layer"]
 EPOCHS = 5 if QUICK else 30
 DRAWS = 10 if QUICK else 50
@@ -114,15 +111,7 @@ def batch_independence(pipe, X, rng):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].strip())
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=Path(__file__).resolve().parent / "figures",
-        help="directory for the figures (default: examples/figures)",
-    )
-    args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    args = example_parser(__doc__).parse_args(argv)
     start = time.perf_counter()
     X, y = load_breast_cancer(return_X_y=True)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -163,27 +152,24 @@ def main(argv=None):
         spread = (draws.max(0) - draws.min(0)).max()
         alone_vs_batch, alone_vs_batch32 = batch_independence(pipe, X_test, rng)
         rows.append(
-            (
-                norm,
-                train_vs_eval,
-                spread,
-                alone_vs_batch,
-                alone_vs_batch32,
-                pipe.score(X_test, y_test),
-            )
+            [norm]
+            + [f"{v:.3g}" for v in (train_vs_eval, spread)]
+            + [f"{v:.3g}" for v in (alone_vs_batch, alone_vs_batch32)]
+            + [f"{pipe.score(X_test, y_test):.3f}"]
         )
     print(
         "\n## 2-4. Largest differences of predicted probabilities "
         f"({len(X_test)} test rows)\n"
     )
-    print(
-        "| norm | train vs eval mode | train mode: other rows of the batch "
-        f"redrawn ({DRAWS} draws of {BATCH}) | eval: alone vs in batches, "
-        "predict_proba | eval: alone vs in batches, float32 module | test acc |"
-    )
-    print("|---|---|---|---|---|---|")
-    for norm, a, b, c, d, acc in rows:
-        print(f"| {norm} | {a:.3g} | {b:.3g} | {c:.3g} | {d:.3g} | {acc:.3f} |")
+    header = [
+        "norm",
+        "train vs eval mode",
+        f"train mode: other rows of the batch redrawn ({DRAWS} draws of {BATCH})",
+        "eval: alone vs in batches, predict_proba",
+        "eval: alone vs in batches, float32 module",
+        "test acc",
+    ]
+    print_table(header, rows)
 
     # Figure.
     fig, (ax_mean, ax_var, ax_rows) = plt.subplots(
@@ -234,9 +220,8 @@ def main(argv=None):
         "in training mode a row's output depends on its batch"
     )
     path = args.out / "train_vs_inference.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    print(f"\nsaved {path} ({time.perf_counter() - start:.1f} s)")
+    save_figure(fig, path)
+    report_saved([path], start)
 
 
 if __name__ == "__main__":
