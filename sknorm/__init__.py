@@ -8,6 +8,7 @@ from ._persist import load, save
 from ._pipeline import make_norm_pipeline, normalization_grid
 from ._scalers import SCALINGS, InputScaler
 from ._sweep import SweepResult, sweep
+from ._tabular import TabularScaler
 from ._version import __version__
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "NormMLPClassifier",
     "NormMLPRegressor",
     "SweepResult",
+    "TabularScaler",
     "__version__",
     "exceptions",
     "export",

@@ -21,6 +21,7 @@ from torch import nn
 from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._optional import import_optional
 from ._scalers import InputScaler
+from ._tabular import TabularScaler
 from .nn import Affine
 
 __all__ = ["EXPORT_FORMATS", "export", "to_torch_module"]
@@ -28,14 +29,36 @@ __all__ = ["EXPORT_FORMATS", "export", "to_torch_module"]
 EXPORT_FORMATS = ("torch_export", "onnx")
 
 
+def _tabular_affine(step: TabularScaler, n_features: int) -> Affine:
+    """A TabularScaler fitted on numbers without blanks: fill, then scale."""
+    if set(step.column_kinds_.values()) != {"numeric"} or any(
+        name != "numeric" for name, *_ in step.transformer_.transformers_[:-1]
+    ):
+        raise ValueError(
+            "A TabularScaler that encodes categories, dates or missing-value "
+            "indicators cannot be folded into a torch program; export a pipeline "
+            "fitted on numeric columns, or use make_norm_pipeline(..., "
+            "tabular=False) for numeric data."
+        )
+    numeric = step.transformer_.named_transformers_["numeric"]
+    fill = numeric["impute"].statistics_
+    affine = _affine_of(numeric["scale"], n_features)
+    if affine is None:
+        affine = Affine(np.ones(n_features), np.zeros(n_features))
+    affine.set_fill(fill)
+    return affine
+
+
 def _affine_of(step, n_features: int) -> Affine | None:
     """The fixed affine map a fitted scaler applies, or None for a no-op."""
+    if isinstance(step, TabularScaler):
+        return _tabular_affine(step, n_features)
     if isinstance(step, InputScaler):
         if step.scaler_ is None:
             return None
         if step.method == "quantile":
             raise ValueError(
-                "InputScaler('quantile') is not an affine map and cannot be folded "
+                "The 'quantile' scaling is not an affine map and cannot be folded "
                 "into the exported model; export a pipeline with 'none', 'minmax', "
                 "'standard' or 'robust' scaling."
             )
@@ -54,7 +77,8 @@ def _affine_of(step, n_features: int) -> Affine | None:
         return Affine(1.0 / scale, -center / scale)
     raise ValueError(
         f"Cannot fold a {type(step).__name__} step into an exported model; supported "
-        "steps are InputScaler, MinMaxScaler, StandardScaler and RobustScaler."
+        "steps are InputScaler, TabularScaler (on numeric columns), MinMaxScaler, "
+        "StandardScaler and RobustScaler."
     )
 
 
@@ -110,9 +134,11 @@ def export(model, path: str | os.PathLike, *, format: str = "torch_export") -> P
     Parameters
     ----------
     model : Pipeline or NormMLPClassifier or NormMLPRegressor
-        Fitted; the pipeline's steps before the network must be affine scalers
-        (``InputScaler`` with "none", "minmax", "standard" or "robust", or
-        scikit-learn's ``MinMaxScaler``, ``StandardScaler``, ``RobustScaler``).
+        Fitted; the pipeline's steps before the network must be affine scalers:
+        ``TabularScaler`` fitted on numeric columns (NaN inputs filled with the
+        training medians, as ``predict`` does) or ``InputScaler``, with
+        "none", "minmax", "standard" or "robust", or scikit-learn's
+        ``MinMaxScaler``, ``StandardScaler``, ``RobustScaler``.
     path : str or path-like
         Where to write (``.pt2`` for "torch_export", ``.onnx`` for "onnx").
     format : {"torch_export", "onnx"}, default="torch_export"

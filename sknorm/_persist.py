@@ -4,7 +4,10 @@
 callbacks included), but loading a pickle runs whatever code the file names.
 :func:`save` writes a file that :func:`load` reads with
 ``torch.load(weights_only=True)``: strings, numbers and tensors, nothing
-executable. Only the classes sknorm knows are rebuilt, from an allowlist.
+executable. Objects are rebuilt only from an allow-list of classes
+(``ALLOWED``), by setting their attributes: no constructor or other code named
+by the file runs. Sizes are checked against the bytes the file holds before
+anything is built or copied, so a small crafted file cannot ask for gigabytes.
 """
 
 from __future__ import annotations
@@ -17,9 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
     MinMaxScaler,
+    OneHotEncoder,
     QuantileTransformer,
     RobustScaler,
     StandardScaler,
@@ -28,17 +34,38 @@ from skorch.history import History
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._scalers import InputScaler
+from ._tabular import TabularScaler
 from ._version import __version__
 
-__all__ = ["load", "save"]
+__all__ = ["ALLOWED", "load", "save"]
 
 FORMAT = "sknorm-safe"
-FORMAT_VERSION = 2  # 2: norm_params; every fitted attribute kept
-_SCALERS = {
+FORMAT_VERSION = 3  # 3: any allow-listed transformer, stored attribute by attribute
+#: Transformers a file may hold, stored attribute by attribute.
+ALLOWED = {
     c.__name__: c
-    for c in (MinMaxScaler, StandardScaler, RobustScaler, QuantileTransformer)
+    for c in (
+        InputScaler,
+        TabularScaler,
+        MinMaxScaler,
+        StandardScaler,
+        RobustScaler,
+        QuantileTransformer,
+        SimpleImputer,
+        MissingIndicator,
+        OneHotEncoder,
+        ColumnTransformer,
+        Pipeline,
+    )
 }
 _ESTIMATORS = {c.__name__: c for c in (NormMLPClassifier, NormMLPRegressor)}
+#: numpy scalar types a file may name (OneHotEncoder's ``dtype``, say).
+_NUMPY_TYPES = {
+    t.__name__: t
+    for t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64)
+}
+_ARRAY_KINDS = "biuf"
+MAX_DEPTH = 64
 
 
 class _Writer:
@@ -47,64 +74,136 @@ class _Writer:
     def __init__(self) -> None:
         self.tensors: dict[str, torch.Tensor] = {}
 
-    def value(self, v):
-        if isinstance(v, np.ndarray):
-            if v.dtype.kind in "biuf":
-                key = f"t{len(self.tensors)}"
-                self.tensors[key] = torch.from_numpy(np.ascontiguousarray(v)).clone()
-                return {"__tensor__": key, "dtype": v.dtype.str}
-            return {
-                "__array__": v.tolist(),
-                "dtype": v.dtype.str if v.dtype.kind in "U" else "O",
-            }
-        if isinstance(v, np.generic):
-            return {"__scalar__": v.item(), "dtype": v.dtype.str}
-        if isinstance(v, tuple):
-            return {"__tuple__": [self.value(x) for x in v]}
-        if isinstance(v, list):
-            return [self.value(x) for x in v]
+    def tensor(self, t: torch.Tensor) -> str:
+        key = f"t{len(self.tensors)}"
+        self.tensors[key] = t
+        return key
+
+    def value(self, v, where: str = "model"):
         if v is None or isinstance(v, bool | int | float | str):
             return v
-        if type(v).__name__ in _SCALERS and type(v) is _SCALERS[type(v).__name__]:
-            return {"__scaler__": type(v).__name__, "state": self.state(vars(v))}
-        raise TypeError(f"cannot store a {type(v).__name__} in the safe format")
+        if isinstance(v, list):
+            return [self.value(x, where) for x in v]
+        if isinstance(v, tuple):
+            return {"__tuple__": [self.value(x, where) for x in v]}
+        if isinstance(v, dict):
+            return {
+                "__dict__": [
+                    [self.value(k), self.value(x, where)] for k, x in v.items()
+                ]
+            }
+        if isinstance(v, np.ndarray):
+            return self.array(v, where)
+        if isinstance(v, np.generic):
+            return {"__scalar__": v.item(), "dtype": v.dtype.str}
+        if isinstance(v, np.dtype):
+            return {"__dtype__": v.str}
+        if isinstance(v, type) and _NUMPY_TYPES.get(v.__name__) is v:
+            return {"__type__": v.__name__}
+        if isinstance(v, slice):
+            return {"__slice__": [v.start, v.stop, v.step]}
+        name = type(v).__name__
+        if ALLOWED.get(name) is type(v):
+            return {"__object__": name, "state": self.state(vars(v), f"{where}.{name}")}
+        raise TypeError(f"cannot store a {name} in the safe format (in {where})")
 
-    def state(self, attrs: dict) -> dict:
-        return {k: self.value(v) for k, v in attrs.items()}
+    def array(self, v: np.ndarray, where: str) -> dict:
+        if v.dtype.kind in _ARRAY_KINDS:
+            t = torch.from_numpy(np.ascontiguousarray(v)).clone()
+            return {"__tensor__": self.tensor(t), "dtype": v.dtype.str}
+        if v.dtype.kind not in "UO":
+            raise TypeError(f"cannot store a {v.dtype} array in the safe format")
+        items = [self.value(x, where) for x in v.ravel().tolist()]
+        return {"__array__": items, "kind": v.dtype.kind, "shape": list(v.shape)}
+
+    def state(self, attrs: dict, where: str) -> dict:
+        return {k: self.value(v, f"{where}.{k}") for k, v in attrs.items()}
+
+
+def _check_tensor(t, key: str) -> torch.Tensor:
+    """A stored tensor whose elements all lie in its own storage."""
+    if not isinstance(t, torch.Tensor):
+        raise ValueError(f"tensor {key!r} is not a tensor")
+    needed = t.numel() * t.element_size()
+    if not t.is_contiguous() or needed > t.untyped_storage().nbytes():
+        raise ValueError(
+            f"tensor {key!r} declares shape {tuple(t.shape)} over "
+            f"{t.untyped_storage().nbytes()} bytes of data"
+        )
+    return t
+
+
+def _numeric_dtype(text) -> np.dtype:
+    dtype = np.dtype(str(text))
+    if dtype.kind not in _ARRAY_KINDS or dtype.itemsize > 16:
+        raise ValueError(f"unsupported dtype {text!r}")
+    return dtype
 
 
 class _Reader:
+    """Turns the file's JSON back into values, building allowed classes only."""
+
     def __init__(self, tensors: dict) -> None:
         self.tensors = tensors
 
-    def value(self, v):
+    def value(self, v, depth: int = 0):
+        if depth > MAX_DEPTH:
+            raise ValueError(f"the configuration is nested deeper than {MAX_DEPTH}")
         if isinstance(v, list):
-            return [self.value(x) for x in v]
+            return [self.value(x, depth + 1) for x in v]
         if not isinstance(v, dict):
             return v
-        if "__tensor__" in v:
-            return (
-                self.tensors[v["__tensor__"]]
-                .numpy()
-                .astype(np.dtype(v["dtype"]), copy=True)
-            )
-        if "__array__" in v:
-            return np.array(
-                v["__array__"], dtype=object if v["dtype"] == "O" else v["dtype"]
-            )
-        if "__scalar__" in v:
-            return np.dtype(v["dtype"]).type(v["__scalar__"])
-        if "__tuple__" in v:
-            return tuple(self.value(x) for x in v["__tuple__"])
-        if "__scaler__" in v:
-            cls = _SCALERS[v["__scaler__"]]
-            obj = cls.__new__(cls)
-            obj.__dict__.update(self.state(v["state"]))
-            return obj
-        raise ValueError(f"unknown entry in the model file: {sorted(v)}")
+        kind = next(iter(v), None)
+        decode = self._DECODERS.get(kind)
+        if decode is None:
+            raise ValueError(f"unknown entry in the model file: {sorted(v)}")
+        return decode(self, v, depth + 1)
 
-    def state(self, attrs: dict) -> dict:
-        return {k: self.value(x) for k, x in attrs.items()}
+    def _tensor(self, v, depth):
+        t = _check_tensor(self.tensors[v["__tensor__"]], v["__tensor__"])
+        return t.numpy().astype(_numeric_dtype(v["dtype"]), copy=True)
+
+    def _array(self, v, depth):
+        items = self.value(v["__array__"], depth)
+        shape = tuple(int(n) for n in v["shape"])
+        if int(np.prod(shape)) != len(items) or v["kind"] not in ("U", "O"):
+            raise ValueError(f"array of shape {shape} holds {len(items)} items")
+        if v["kind"] == "U":  # numpy sizes the strings from the data itself
+            return np.array([str(x) for x in items], dtype=str).reshape(shape)
+        out = np.empty(len(items), dtype=object)
+        out[:] = items
+        return out.reshape(shape)
+
+    def _object(self, v, depth):
+        cls = ALLOWED.get(v["__object__"])
+        if cls is None:
+            raise ValueError(
+                f"class {v['__object__']!r} is not allowed in a model file"
+            )
+        obj = cls.__new__(cls)
+        obj.__dict__.update(self.state(v["state"], depth))
+        return obj
+
+    def state(self, attrs: dict, depth: int = 0) -> dict:
+        if not isinstance(attrs, dict):
+            raise ValueError("an object's state is not a mapping")
+        return {str(k): self.value(x, depth + 1) for k, x in attrs.items()}
+
+    _DECODERS = {
+        "__tensor__": _tensor,
+        "__array__": _array,
+        "__object__": _object,
+        "__tuple__": lambda self, v, d: tuple(self.value(v["__tuple__"], d)),
+        "__dict__": lambda self, v, d: {
+            self.value(k, d): self.value(x, d) for k, x in v["__dict__"]
+        },
+        "__scalar__": lambda self, v, d: _numeric_dtype(v["dtype"]).type(
+            v["__scalar__"]
+        ),
+        "__dtype__": lambda self, v, d: np.dtype(str(v["__dtype__"])),
+        "__type__": lambda self, v, d: _NUMPY_TYPES[v["__type__"]],
+        "__slice__": lambda self, v, d: slice(*v["__slice__"]),
+    }
 
 
 def _params_for_file(est, w: _Writer) -> dict:
@@ -127,35 +226,23 @@ def _params_for_file(est, w: _Writer) -> dict:
 
 def _step_to_config(step, w: _Writer) -> dict:
     name = type(step).__name__
-    if isinstance(step, InputScaler):
-        fitted = {k: v for k, v in vars(step).items() if k.endswith("_")}
-        return {
-            "class": name,
-            "params": _params_for_file(step, w),
-            "fitted": w.state(fitted),
-        }
-    if name in _SCALERS and type(step) is _SCALERS[name]:
-        return {"class": name, "scaler": w.value(step)}
-    if name in _ESTIMATORS and type(step) is _ESTIMATORS[name]:
+    if _ESTIMATORS.get(name) is type(step):
         module = step.net_.module_
         state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-        prefix = f"m{len(w.tensors)}."
-        for k, v in state.items():
-            w.tensors[prefix + k] = v
         return {
             "class": name,
             "params": _params_for_file(step, w),
-            "fitted": w.state(step._get_fitted_state()),
-            "module_prefix": prefix,
-            "module_keys": sorted(state),
+            "fitted": w.state(step._get_fitted_state(), name),
+            "module": {k: w.tensor(v) for k, v in state.items()},
             "history": json.loads(
                 json.dumps(step.net_.history.to_list(), default=float)
             ),
         }
+    if ALLOWED.get(name) is type(step):
+        return {"class": name, "object": w.value(step)}
     raise TypeError(
-        f"The safe format stores InputScaler, scikit-learn's MinMaxScaler, "
-        f"StandardScaler, RobustScaler, QuantileTransformer and the sknorm "
-        f"estimators; got a {name} step. Use pickle or joblib for it."
+        f"The safe format stores the sknorm estimators and these transformers: "
+        f"{', '.join(ALLOWED)}; got a {name} step. Use pickle or joblib for it."
     )
 
 
@@ -164,10 +251,13 @@ def save(model, path: str | os.PathLike) -> Path:
 
     Parameters
     ----------
-    model : Pipeline, NormMLPClassifier, NormMLPRegressor or InputScaler
-        Fitted. Pipeline steps must be sknorm objects or scikit-learn's scalers.
-        Parameters that are objects (``callbacks``, an optimizer class) are not
-        kept: they are saved as their defaults, with a warning.
+    model : Pipeline, NormMLPClassifier, NormMLPRegressor or a transformer
+        Fitted. Pipeline steps must be the sknorm estimators or transformers of
+        ``ALLOWED``: sknorm's :class:`InputScaler` and :class:`TabularScaler`
+        and scikit-learn's scalers, imputers, ``OneHotEncoder``,
+        ``ColumnTransformer`` and ``Pipeline``. Parameters that are objects
+        (``callbacks``, an optimizer class) are not kept: they are saved as
+        their defaults, with a warning.
     path : str or path-like
         The file to write.
 
@@ -206,20 +296,11 @@ def save(model, path: str | os.PathLike) -> Path:
     return path
 
 
-def _step_from_config(cfg: dict, r: _Reader, tensors: dict, where: str):
+def _estimator_from_config(cfg: dict, r: _Reader, where: str):
     name = cfg["class"]
-    if name == "InputScaler":
-        step = InputScaler(**r.state(cfg["params"]))
-        step.__dict__.update(r.state(cfg["fitted"]))
-        return step
-    if name in _SCALERS:
-        return r.value(cfg["scaler"])
-    if name not in _ESTIMATORS:
-        raise ValueError(f"{where}: unknown class {name!r} in the model file.")
     est = _ESTIMATORS[name](**r.state(cfg["params"]))
     fitted = r.state(cfg["fitted"])
-    prefix = cfg["module_prefix"]
-    state = {k: tensors[prefix + k] for k in cfg["module_keys"]}
+    state = {k: _check_tensor(r.tensors[key], key) for k, key in cfg["module"].items()}
     expected = est._net_shapes(fitted)
     problems = [
         f"{k}: file {tuple(state[k].shape)}, model {expected[k]}"
@@ -241,29 +322,19 @@ def _step_from_config(cfg: dict, r: _Reader, tensors: dict, where: str):
     return est
 
 
-def load(path: str | os.PathLike):
-    """Load a model written by :func:`save`, without running code from the file.
+def _step_from_config(cfg: dict, r: _Reader, where: str):
+    name = cfg["class"]
+    if name in _ESTIMATORS:
+        return _estimator_from_config(cfg, r, where)
+    if name not in ALLOWED:
+        raise ValueError(f"{where}: class {name!r} is not allowed in a model file.")
+    step = r.value(cfg["object"])
+    if type(step) is not ALLOWED[name]:
+        raise ValueError(f"{where}: the file's {name} is a {type(step).__name__}.")
+    return step
 
-    The file is read with ``torch.load(weights_only=True)``: a file that holds
-    anything but strings, numbers and tensors (a pickle from a stranger, say)
-    is refused.
 
-    Parameters
-    ----------
-    path : str or path-like
-        A file written by :func:`save`.
-
-    Returns
-    -------
-    model : Pipeline, NormMLPClassifier, NormMLPRegressor or InputScaler
-        Fitted, on the CPU. Its skorch ``history_`` is restored.
-
-    Raises
-    ------
-    ValueError
-        If the file is not a safe sknorm file, was written by a newer format,
-        or its weights do not match the model it describes.
-    """
+def _read_payload(path) -> dict:
     try:
         with warnings.catch_warnings():  # torch notes a foreign pickle's protocol
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -286,19 +357,48 @@ def load(path: str | os.PathLike):
             f"{path} was written by sknorm {payload.get('sknorm_version')}; this is "
             f"sknorm {__version__}. Check its predictions.",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
+    return payload
+
+
+def load(path: str | os.PathLike):
+    """Load a model written by :func:`save`, without running code from the file.
+
+    The file is read with ``torch.load(weights_only=True)``: a file that holds
+    anything but strings, numbers and tensors (a pickle from a stranger, say)
+    is refused. Objects are rebuilt only from the classes in ``ALLOWED`` and
+    the sknorm estimators.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    model : Pipeline, NormMLPClassifier, NormMLPRegressor or a transformer
+        Fitted, on the CPU. Its skorch ``history_`` is restored.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a safe sknorm file, was written by a newer format,
+        is damaged, or its weights do not match the model it describes.
+    """
+    payload = _read_payload(path)
     try:
         config = json.loads(payload["config"])
-        tensors = payload["tensors"]
-        r = _Reader(tensors)
+        r = _Reader(payload["tensors"])
         if config["kind"] == "pipeline":
             return Pipeline(
                 [
-                    (name, _step_from_config(cfg, r, tensors, f"step {name!r}"))
+                    (name, _step_from_config(cfg, r, f"step {name!r}"))
                     for name, cfg in config["steps"]
                 ]
             )
-        return _step_from_config(config["step"], r, tensors, "model")
-    except (KeyError, TypeError, json.JSONDecodeError) as exc:
+        return _step_from_config(config["step"], r, "model")
+    except ValueError as exc:
+        raise ValueError(f"{path} is a damaged sknorm model file: {exc}") from None
+    except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
         raise ValueError(f"{path} is a damaged sknorm model file: {exc!r}") from None

@@ -9,6 +9,7 @@ from sklearn.pipeline import Pipeline
 
 from ._norms import NORMS
 from ._scalers import SCALINGS, InputScaler
+from ._tabular import TabularScaler
 
 __all__ = [
     "DEFAULT_NORMS",
@@ -27,12 +28,18 @@ DEFAULT_SCALINGS: tuple[str, ...] = ("none", "minmax", "standard")
 DEFAULT_NORMS: tuple[str, ...] = ("none", "batch", "layer")
 
 
-def make_norm_pipeline(estimator: BaseEstimator, scaling: str = "standard") -> Pipeline:
-    """Build ``Pipeline([("scale", InputScaler(scaling)), ("net", estimator)])``.
+def make_norm_pipeline(
+    estimator: BaseEstimator, scaling: str = "standard", *, tabular: bool = True
+) -> Pipeline:
+    """Build ``Pipeline([("scale", TabularScaler(scaling)), ("net", estimator)])``.
 
     The step names are the ones :func:`normalization_grid` refers to, so the
-    pipeline and the grid fit together. Any transformer (scikit-learn's own
-    scalers included) can replace the ``"scale"`` step afterwards with
+    pipeline and the grid fit together: ``scale__method`` is the input scaling.
+    The default :class:`TabularScaler` takes raw tables (text, categories,
+    booleans, dates and blanks), scales only their numeric columns and
+    one-hot encodes the rest, fitted on the training rows; on an all-numeric
+    array without blanks it computes exactly what :class:`InputScaler` does.
+    Any transformer can replace the ``"scale"`` step afterwards with
     ``pipe.set_params(scale=...)``.
 
     Parameters
@@ -41,7 +48,11 @@ def make_norm_pipeline(estimator: BaseEstimator, scaling: str = "standard") -> P
         The network, e.g. :class:`NormMLPClassifier` or :class:`NormMLPRegressor`.
     scaling : {"none", "minmax", "standard", "robust", "quantile"}, \
 default="standard"
-        Initial ``InputScaler`` method.
+        Initial scaling method.
+    tabular : bool, default=True
+        ``False`` puts the strict :class:`InputScaler` in front instead, for
+        data that is numeric and complete already (it rejects text and blanks
+        and costs less per prediction).
 
     Returns
     -------
@@ -51,12 +62,29 @@ default="standard"
     --------
     >>> from sknorm import NormMLPClassifier, make_norm_pipeline
     >>> make_norm_pipeline(NormMLPClassifier(), scaling="minmax")
-    Pipeline(steps=[('scale', InputScaler(method='minmax')),
+    Pipeline(steps=[('scale', TabularScaler(method='minmax')),
                     ('net', NormMLPClassifier())])
     """
     if scaling not in SCALINGS:
         raise ValueError(f"Unknown scaling {scaling!r}; expected one of {SCALINGS}.")
-    return Pipeline([(SCALE_STEP, InputScaler(scaling)), (NET_STEP, estimator)])
+    scaler = TabularScaler(scaling) if tabular else InputScaler(scaling)
+    return Pipeline([(SCALE_STEP, scaler), (NET_STEP, estimator)])
+
+
+def _scaling_key(pipeline: Pipeline) -> str:
+    """The ``method`` parameter of the one scaler anywhere in ``pipeline``."""
+    keys = [
+        f"{name}__method"
+        for name, value in pipeline.get_params(deep=True).items()
+        if isinstance(value, InputScaler | TabularScaler)
+    ]
+    if len(keys) != 1:
+        raise ValueError(
+            "normalization_grid(pipeline=...) needs exactly one InputScaler or "
+            f"TabularScaler in the pipeline (in a ColumnTransformer too); found "
+            f"{len(keys)}{': ' + ', '.join(keys) if keys else ''}."
+        )
+    return keys[0]
 
 
 def _checked(values: Iterable[str], allowed: Sequence[str], what: str) -> list[str]:
@@ -74,22 +102,29 @@ def _checked(values: Iterable[str], allowed: Sequence[str], what: str) -> list[s
 def normalization_grid(
     scalings: Iterable[str] = DEFAULT_SCALINGS,
     norms: Iterable[str] = DEFAULT_NORMS,
+    *,
+    pipeline: Pipeline | None = None,
     **net_params: Iterable,
 ) -> dict[str, list]:
     """A ``param_grid`` over input scaling and hidden-layer norm.
 
-    For a pipeline made by :func:`make_norm_pipeline`. Extra keyword arguments
-    add grid axes on the network, e.g. ``norm_position=["before", "after"]``
-    becomes ``net__norm_position``.
+    For a pipeline made by :func:`make_norm_pipeline` (keys ``scale__method``
+    and ``net__...``), or for your own pipeline given as ``pipeline``: then the
+    scaling key is wherever its one :class:`InputScaler` or
+    :class:`TabularScaler` sits (inside a ``ColumnTransformer`` too, e.g.
+    ``prep__num__scale__method``) and the network keys use its last step's
+    name. Extra keyword arguments add grid axes on the network, e.g.
+    ``norm_position=["before", "after"]`` becomes ``net__norm_position``.
 
     Parameters
     ----------
     scalings : iterable of str, default=("none", "minmax", "standard")
-        Values of ``scale__method``: any of ``InputScaler``'s methods
-        ("none", "minmax", "standard", "robust", "quantile").
+        Scaling methods: any of ``sknorm.SCALINGS``.
     norms : iterable of str, default=("none", "batch", "layer")
-        Values of ``net__norm``: any of the estimators' norms ("none", "batch",
-        "layer", "rms", "group", "ghost", "batch_renorm").
+        Hidden-layer norms: any of ``sknorm.NORMS``.
+    pipeline : Pipeline or None, default=None
+        The pipeline the grid is for, when it is not one made by
+        :func:`make_norm_pipeline`.
     **net_params : iterable
         More network hyperparameters to sweep, each a list of values.
 
@@ -106,13 +141,21 @@ def normalization_grid(
     {'scale__method': ['minmax', 'standard'], 'net__norm': ['batch', 'layer'], \
 'net__lr': [0.001, 0.01]}
     """
+    scale_key, net = f"{SCALE_STEP}__method", NET_STEP
+    if pipeline is not None:
+        scale_key, net = _scaling_key(pipeline), pipeline.steps[-1][0]
     grid = {
-        f"{SCALE_STEP}__method": _checked(scalings, SCALINGS, "scalings"),
-        f"{NET_STEP}__norm": _checked(norms, NORMS, "norms"),
+        scale_key: _checked(scalings, SCALINGS, "scalings"),
+        f"{net}__norm": _checked(norms, NORMS, "norms"),
     }
     for name, values in net_params.items():
-        values = list(values) if not isinstance(values, str) else [values]
+        if isinstance(values, str) or not isinstance(values, Iterable):
+            raise ValueError(
+                f"{name} must be a list of values to try, got {values!r}; "
+                f"write {name}=[{values!r}] for a single value."
+            )
+        values = list(values)
         if not values:
             raise ValueError(f"{name} must list at least one value.")
-        grid[f"{NET_STEP}__{name}"] = values
+        grid[f"{net}__{name}"] = values
     return grid

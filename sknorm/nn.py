@@ -205,8 +205,15 @@ class Affine(nn.Module):
         self.clamp = low is not None
         self.low = float(low) if low is not None else 0.0
         self.high = float(high) if high is not None else 0.0
+        self.register_buffer("fill", None)
+
+    def set_fill(self, values) -> None:
+        """Replace NaN inputs by ``values`` (one per column) before scaling."""
+        self.fill = torch.as_tensor(values, dtype=torch.float64)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fill is not None:
+            x = torch.where(torch.isnan(x), self.fill, x)
         x = x * self.scale + self.shift
         if self.clamp:
             x = x.clamp(self.low, self.high)

@@ -24,6 +24,8 @@ LAYERS = {
     "exceptions": 1,
     "_optional": 1,
     "_scalers": 1,  # scikit-learn only
+    "_tabular": 1,  # scikit-learn and pandas only
+    "datasets": 1,  # numpy and pandas only
     "_norms": 1,  # torch only
     "nn": 1,  # torch only
     # 2. the estimators and what trains them
@@ -48,7 +50,6 @@ CORE = 3
 
 #: Optional extras (pyproject's extras): never at module level, never in CORE.
 EXTRAS = {
-    "pandas",
     "matplotlib",
     "tqdm",
     "dask",
@@ -63,6 +64,7 @@ FORBIDDEN = {
     "_norms": {"sklearn", "skorch"},  # torch only
     "nn": {"sklearn", "skorch"},  # torch only
     "_scalers": {"torch", "skorch"},  # scikit-learn only
+    "_tabular": {"torch", "skorch"},  # scikit-learn and pandas only
 }
 
 #: Calls that import the module named by their first (string) argument.

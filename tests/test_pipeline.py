@@ -14,6 +14,7 @@ from sknorm import (
     InputScaler,
     NormMLPClassifier,
     NormMLPRegressor,
+    TabularScaler,
     make_norm_pipeline,
     normalization_grid,
 )
@@ -28,8 +29,12 @@ def test_make_norm_pipeline_steps():
     net = NormMLPClassifier()
     pipe = make_norm_pipeline(net, scaling="minmax")
     assert [name for name, _ in pipe.steps] == ["scale", "net"]
-    assert isinstance(pipe["scale"], InputScaler) and pipe["scale"].method == "minmax"
+    assert isinstance(pipe["scale"], TabularScaler) and pipe["scale"].method == "minmax"
     assert pipe["net"] is net
+    strict = make_norm_pipeline(net, scaling="robust", tabular=False)
+    assert (
+        isinstance(strict["scale"], InputScaler) and strict["scale"].method == "robust"
+    )
     with pytest.raises(ValueError, match="Unknown scaling 'zscore'"):
         make_norm_pipeline(net, scaling="zscore")
 

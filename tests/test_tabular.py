@@ -1,0 +1,192 @@
+"""TabularScaler: mixed tables with blanks become the numeric matrix a net takes."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sknorm import (
+    SCALINGS,
+    InputScaler,
+    NormMLPClassifier,
+    TabularScaler,
+    make_norm_pipeline,
+    normalization_grid,
+)
+from sknorm.datasets import make_loans
+
+
+@parametrize_with_checks([TabularScaler(method) for method in SCALINGS])
+def test_sklearn_compatible(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def loans():
+    return make_loans(300, random_state=1)
+
+
+@pytest.mark.parametrize("method", SCALINGS)
+def test_numeric_columns_scale_exactly_as_input_scaler_does(iris, method):
+    X, _ = iris
+    assert_allclose(
+        TabularScaler(method).fit_transform(X),
+        InputScaler(method).fit_transform(X),
+        atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("method", SCALINGS)
+def test_one_hot_and_indicator_columns_stay_0_1_under_every_method(loans, method):
+    X, _ = loans
+    X = X.drop(columns="opened") if method == "none" else X  # dates need scaling
+    scaler = TabularScaler(method).fit(X)
+    out = scaler.transform(X)
+    names = scaler.get_feature_names_out()
+    binary = [
+        i
+        for i, n in enumerate(names)
+        if n.startswith(("missingindicator_", "region_", "job_", "employed_"))
+        or n.startswith("has_phone_")
+    ]
+    assert len(binary) > 10
+    assert set(np.unique(out[:, binary])) == {0.0, 1.0}
+    numeric = names.tolist().index("income")
+    if method == "standard":  # the numbers are scaled: mean 0 over the fit rows
+        assert abs(out[:, numeric].mean()) < 1e-9
+
+
+def test_every_kind_of_column_is_read(loans):
+    X, _ = loans
+    kinds = TabularScaler().fit(X).column_kinds_
+    assert kinds == {
+        "age": "numeric",
+        "income": "numeric",
+        "balance": "numeric",
+        "employed": "category",
+        "has_phone": "category",
+        "region": "category",
+        "job": "category",
+        "opened": "date",
+    }
+
+
+def test_dates_become_scaled_calendar_numbers_never_nanoseconds():
+    when = pd.to_datetime(["2020-01-01", None, "2021-06-15", "2022-03-01"])
+    X = pd.DataFrame({"when": when})
+    scaler = TabularScaler("minmax").fit(X)
+    names = scaler.get_feature_names_out().tolist()
+    assert names[:5] == [
+        "when_days",
+        "when_year",
+        "when_month",
+        "when_day",
+        "when_weekday",
+    ]
+    out = scaler.transform(X)
+    assert out.min() >= 0 and out.max() <= 1 + 1e-12
+    raw = TabularScaler("standard").fit(X)
+    assert np.abs(raw.transform(X)).max() < 10  # not 1.6e18 nanoseconds
+
+
+def test_unseen_categories_and_new_blanks_are_handled(loans):
+    X, _ = loans
+    scaler = TabularScaler().fit(X)
+    new = X.head(3).copy()
+    new["job"] = ["astronaut", None, "job_00"]
+    new["region"] = pd.Categorical(
+        [None, "west", "north"], categories=["north", "west"]
+    )
+    new["has_phone"] = [True, False, True]
+    new["age"] = pd.array([None, None, 30], dtype="Int64")
+    out = scaler.transform(new)
+    assert np.isfinite(out).all() and out.shape == (
+        3,
+        len(scaler.get_feature_names_out()),
+    )
+
+
+def test_high_cardinality_text_is_capped(loans):
+    X, _ = loans
+    for cap in (5, 20):
+        names = TabularScaler(max_categories=cap).fit(X).get_feature_names_out()
+        assert sum(n.startswith("job_") for n in names) == cap
+        assert "job_infrequent_sklearn" in names
+
+
+def test_numpy_object_array_with_text_is_read():
+    X = np.array([[1.0, "a"], [2.0, "b"], [np.nan, None]], dtype=object)
+    scaler = TabularScaler("minmax").fit(X)
+    assert scaler.column_kinds_ == {"x0": "numeric", "x1": "category"}
+
+
+@pytest.mark.parametrize(
+    "frame, error, word",
+    [
+        (
+            pd.DataFrame({"a": [np.nan, None, np.nan], "b": [1, 2, 3]}),
+            ValueError,
+            "'a' is blank",
+        ),
+        (
+            pd.DataFrame({"m": [1, "two", 3.0]}),
+            ValueError,
+            "'m' mixes numbers and text",
+        ),
+        (pd.DataFrame({"d": [{"x": 1}, 2, 3]}), TypeError, "string or a number"),
+    ],
+)
+def test_unusable_columns_are_named(frame, error, word):
+    with pytest.raises(error, match=word):
+        TabularScaler().fit(frame)
+
+
+def test_a_date_with_no_scaling_is_an_error_naming_it(loans):
+    X, _ = loans
+    with pytest.raises(ValueError, match=r"'opened'.*scaling other than 'none'"):
+        TabularScaler("none").fit(X)
+
+
+def test_text_at_predict_in_a_numeric_column_is_named(loans):
+    X, _ = loans
+    scaler = TabularScaler().fit(X)
+    bad = X.head(2).astype({"income": object})
+    bad.loc[bad.index[0], "income"] = "lots"
+    with pytest.raises(ValueError, match=r"'income'.*holds text"):
+        scaler.transform(bad)
+
+
+def test_pipeline_takes_raw_rows_and_imputer_is_fitted_per_fold(loans):
+    X, y = loans
+    pipe = make_norm_pipeline(NormMLPClassifier((16,), max_epochs=3, random_state=0))
+    search = GridSearchCV(
+        pipe,
+        normalization_grid(["minmax", "standard"], ["layer"]),
+        cv=KFold(3, shuffle=True, random_state=0),
+        return_train_score=False,
+    ).fit(X, y)
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    # The refit's imputer medians come from all rows; a fold's from its rows.
+    fold = make_norm_pipeline(NormMLPClassifier((16,), max_epochs=1)).fit(
+        X[:100], y[:100]
+    )
+    medians = fold["scale"].transformer_.named_transformers_["numeric"]["impute"]
+    assert medians.statistics_[0] == X["age"][:100].median()
+    assert search.best_estimator_.predict(X.head(5)).shape == (5,)
+
+
+def test_normalization_grid_finds_a_scaler_inside_a_column_transformer(iris):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+    X, y = iris
+    prep = ColumnTransformer([("num", InputScaler(), [0, 1, 2, 3])])
+    pipe = Pipeline([("prep", prep), ("model", NormMLPClassifier((8,), max_epochs=2))])
+    grid = normalization_grid(["minmax", "standard"], ["layer"], pipeline=pipe)
+    assert sorted(grid) == ["model__norm", "prep__num__method"]
+    search = GridSearchCV(pipe, grid, cv=2).fit(X, y)
+    assert_array_equal(
+        search.cv_results_["param_prep__num__method"], ["minmax", "standard"]
+    )
