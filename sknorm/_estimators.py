@@ -22,19 +22,27 @@ from collections.abc import Sequence
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.preprocessing import LabelEncoder, StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import FLOAT_DTYPES, check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    FLOAT_DTYPES,
+    _check_sample_weight,
+    check_is_fitted,
+    validate_data,
+)
 from skorch.callbacks import EarlyStopping
 from skorch.dataset import ValidSplit
 from torch import nn
 
 from ._norms import BATCH_DEPENDENT_NORMS, NORM_DEFAULTS, NORMS, check_norm_params
 from ._training import (
+    ArrayDataset,
     NetClassifier,
     NetRegressor,
     SliceLoader,
@@ -55,18 +63,28 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _PREDICT_CHUNK = 8192
+#: Cells (rows x features) of one densified chunk of a sparse X at prediction:
+#: 32 MB in float64, whatever the width.
+_SPARSE_CHUNK_CELLS = 1 << 22
+#: The sparse formats the estimators take; others are converted to the first.
+_SPARSE_FORMATS = ("csr", "csc")
 
 
-def _to_tensor(X: np.ndarray, device: str) -> torch.Tensor:
-    """Convert validated data to one float32 tensor, once per call."""
-    if X.dtype != np.float32 and X.size:
-        high, low = X.max(), X.min()
+def _to_training_data(X, device: str):
+    """Validated ``X`` as float32, once per fit: a tensor on ``device``, or a
+    CSR matrix (on the CPU) whose rows the loader densifies a batch at a time.
+    """
+    values = X.data if sp.issparse(X) else X
+    if values.dtype != np.float32 and values.size:
+        high, low = values.max(), values.min()
         if high > _FLOAT32_MAX or low < -_FLOAT32_MAX:
             raise ValueError(
                 "X contains values too large for float32 (largest magnitude "
                 f"{max(abs(high), abs(low)):.3g}); scale the input, e.g. with "
                 "InputScaler('standard')."
             )
+    if sp.issparse(X):
+        return sp.csr_matrix(X, dtype=np.float32)
     X = np.ascontiguousarray(X, dtype=np.float32)
     if not X.flags.writeable:  # read-only memmaps: torch wants writable memory
         X = X.copy()
@@ -156,8 +174,10 @@ default="adam"
         Hold out ``validation_fraction`` of the training data (stratified for
         the classifier) and stop when its loss has not improved by ``tol``
         (relative) for ``n_iter_no_change`` epochs, restoring the best weights
-        (skorch's :class:`~skorch.callbacks.EarlyStopping`). Without it, all the
-        data is used for training: there is no hidden validation split.
+        (skorch's :class:`~skorch.callbacks.EarlyStopping`). The validation
+        loss is weighted as the training loss is, when :meth:`fit` has weights.
+        Without it, all the data is used for training: there is no hidden
+        validation split.
     validation_fraction : float, default=0.1
         Share of the data held out when ``early_stopping=True``.
     n_iter_no_change : int, default=10
@@ -402,6 +422,8 @@ class _BaseNormMLP(BaseEstimator):
             module=MLP,
             **{f"module__{k}": v for k, v in module_params.items()},
             criterion=self._criterion,
+            # per-sample losses, reduced (and weighted) by the net's get_loss
+            criterion__reduction="none",
             optimizer=optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -419,13 +441,40 @@ class _BaseNormMLP(BaseEstimator):
         )
 
     # -- fitting --------------------------------------------------------------
-    def _fit(self, X, y, *, incremental: bool, classes=None):
+    def _class_weights(self, y: torch.Tensor, sample_weight):
+        """``sample_weight`` (array or None) times the weights of ``y``'s
+        classes; the classifier's ``class_weight``, nothing here."""
+        return sample_weight
+
+    def _sample_weights(self, X, y: torch.Tensor, sample_weight):
+        """The weights a fit trains with: validated ``sample_weight`` times the
+        class weights, scaled to a mean of 1 (so that their unit does not
+        matter and weights of 2 weigh as duplicated rows), as a float32 tensor;
+        None when there are neither (the unweighted loss, at no cost)."""
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float64, ensure_non_negative=True
+            )
+        sample_weight = self._class_weights(y, sample_weight)
+        if sample_weight is None:
+            return None
+        total = float(np.sum(sample_weight))
+        if not total > 0:
+            raise ValueError(
+                "The sample weights times the class weights are all zero; at "
+                "least one sample needs a positive weight."
+            )
+        scaled = sample_weight * (len(sample_weight) / total)
+        return torch.from_numpy(scaled.astype(np.float32))
+
+    def _fit(self, X, y, *, incremental: bool, sample_weight=None, classes=None):
         self._validate_params()
         self._hidden_sizes()
         self._optimizer_kwargs()
         check_norm_params(self.norm_params)
         warm = incremental and hasattr(self, "net_")
         X, y_tensor = self._validate_targets(X, y, reset=not warm, classes=classes)
+        weight = self._sample_weights(X, y_tensor, sample_weight)
         if self.norm in BATCH_DEPENDENT_NORMS and X.shape[0] < 2:
             raise ValueError(
                 f"norm={self.norm!r} needs at least 2 samples to compute batch "
@@ -436,15 +485,21 @@ class _BaseNormMLP(BaseEstimator):
         )
         if warm:  # a continued fit draws new shuffles, reproducibly
             seed = (seed + self.n_iter_) % np.iinfo(np.int32).max
-        X_tensor = _to_tensor(X, self.device)
         y_tensor = y_tensor.to(self.device)
+        data = ArrayDataset(
+            _to_training_data(X, self.device),
+            y_tensor,
+            None if weight is None else weight.to(self.device),
+            device=self.device,
+        )
         work = self.batch_size * max((X.shape[1], *self._hidden_sizes()))
         with fit_context(seed, self.n_threads, self.device, work):
+            # skorch takes y beside the dataset for the stratified split
             if warm:
-                self.net_.partial_fit(X_tensor, y_tensor)
+                self.net_.partial_fit(data, y_tensor)
             else:
                 self.net_ = self._build_net(X.shape[1], self._n_net_outputs(), seed)
-                self.net_.fit(X_tensor, y_tensor)
+                self.net_.fit(data, y_tensor)
         self.n_iter_ = len(self.net_.history)
         return self
 
@@ -484,12 +539,19 @@ class _BaseNormMLP(BaseEstimator):
         its batch.
         """
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=False)
+        X = validate_data(
+            self, X, accept_sparse=_SPARSE_FORMATS, dtype=FLOAT_DTYPES, reset=False
+        )
+        chunk = _PREDICT_CHUNK
+        if sp.issparse(X):  # densified a chunk at a time
+            X = X.tocsr()
+            chunk = max(1, min(chunk, _SPARSE_CHUNK_CELLS // max(X.shape[1], 1)))
         module, dtype, device = self._inference_module()
         chunks = []
         with torch.no_grad():
-            for start in range(0, X.shape[0], _PREDICT_CHUNK):
-                Xc = torch.tensor(X[start : start + _PREDICT_CHUNK], dtype=dtype)
+            for start in range(0, X.shape[0], chunk):
+                Xc = X[start : start + chunk]
+                Xc = torch.tensor(Xc.toarray() if sp.issparse(Xc) else Xc, dtype=dtype)
                 chunks.append(module(Xc.to(device)).cpu().numpy())
         return np.concatenate(chunks).astype(np.float64, copy=False)
 
@@ -498,6 +560,11 @@ class _BaseNormMLP(BaseEstimator):
         """skorch's :class:`~skorch.history.History` of the last fit."""
         check_is_fitted(self)
         return self.net_.history
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
 
     # -- hooks for persistence ------------------------------------------------
     def _get_fitted_state(self) -> dict:
@@ -532,15 +599,25 @@ class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
     """Neural-network classifier with a normalization layer in every hidden block.
 
     A scikit-learn classifier that trains :class:`sknorm.nn.MLP` with skorch's
-    training loop and cross-entropy on the logits. It accepts numpy arrays and
-    pandas DataFrames (cast to float32 inside), string or integer labels
-    (:meth:`predict` returns the labels), and infers the input width and the
-    number of classes at :meth:`fit`. Every hyperparameter is a plain value, so
-    grids over ``norm``, ``hidden_layer_sizes`` or ``lr`` stay readable.
+    training loop and cross-entropy on the logits. It accepts numpy arrays,
+    pandas DataFrames and sparse CSR/CSC matrices (cast to float32 inside; a
+    sparse matrix is densified one batch at a time), string or integer labels
+    (:meth:`predict` returns the labels), sample and class weights, and infers
+    the input width and the number of classes at :meth:`fit`. Every
+    hyperparameter is a plain value, so grids over ``norm``,
+    ``hidden_layer_sizes`` or ``lr`` stay readable.
 
     Parameters
     ----------
     <shared parameters>
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes, ``{label: weight}``, multiplied into the sample
+        weights (as in scikit-learn's linear models). "balanced" weighs each
+        class by ``n_samples / (n_classes * weight of the class)``, from the
+        ``y`` (and ``sample_weight``) given to :meth:`fit`; :meth:`partial_fit`
+        does not take it, as it sees only part of the data: compute the weights
+        once with :func:`~sklearn.utils.class_weight.compute_class_weight` and
+        pass them as a dict. None: every class weighs 1.
 
     Attributes
     ----------
@@ -573,8 +650,51 @@ class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
     _criterion = torch.nn.CrossEntropyLoss
     _stratify = True
 
+    _parameter_constraints: dict = {
+        **_BaseNormMLP._parameter_constraints,
+        "class_weight": [dict, StrOptions({"balanced"}), None],
+    }
+
+    def __init__(
+        self,
+        hidden_layer_sizes: Sequence[int] = (128, 128),
+        *,
+        norm: str = "batch",
+        norm_position: str = "before",
+        activation: str = "relu",
+        dropout: float = 0.0,
+        norm_defaults: str = "torch",
+        norm_eps: float | None = None,
+        norm_momentum: float | None = None,
+        norm_affine: bool = True,
+        norm_params: dict | None = None,
+        optimizer: str | type = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        momentum: float = 0.9,
+        batch_size: int = 128,
+        max_epochs: int = 100,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 10,
+        tol: float = 1e-4,
+        callbacks: list | None = None,
+        warm_start: bool = False,
+        device: str = "cpu",
+        n_threads: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+        class_weight: dict | str | None = None,
+    ) -> None:
+        # Spelled out for scikit-learn, as the regressor's.
+        shared = {k: v for k, v in locals().items() if k not in _NOT_SHARED}
+        super().__init__(**shared)
+        self.class_weight = class_weight
+
     def _validate_targets(self, X, y, reset: bool, classes=None):
-        X, y = validate_data(self, X, y, dtype=FLOAT_DTYPES, reset=reset)
+        X, y = validate_data(
+            self, X, y, accept_sparse=_SPARSE_FORMATS, dtype=FLOAT_DTYPES, reset=reset
+        )
         check_classification_targets(y)
         if reset:
             encoder = LabelEncoder().fit(y if classes is None else np.asarray(classes))
@@ -594,30 +714,47 @@ class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
         y_encoded = np.searchsorted(self.classes_, y)
         return X, torch.from_numpy(y_encoded.astype(np.int64))
 
+    def _class_weights(self, y: torch.Tensor, sample_weight):
+        if self.class_weight is None:
+            return sample_weight
+        per_class = compute_class_weight(
+            self.class_weight,
+            classes=self.classes_,
+            y=self.classes_[y.numpy()],
+            sample_weight=sample_weight,
+        )
+        weight = per_class[y.numpy()]
+        return weight if sample_weight is None else sample_weight * weight
+
     def _n_net_outputs(self) -> int:
         return len(self.classes_)
 
     def _output_module(self) -> nn.Module:
         return nn.Softmax(dim=1)
 
-    def fit(self, X, y) -> NormMLPClassifier:
+    def fit(self, X, y, sample_weight=None) -> NormMLPClassifier:
         """Train the network on ``X`` and labels ``y``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data (numpy array or DataFrame of numbers).
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data (numpy array, DataFrame of numbers, CSR or CSC
+            matrix).
         y : array-like of shape (n_samples,)
             Class labels (strings or integers).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in the loss, times
+            ``class_weight``; see the Notes of :class:`NormMLPRegressor`. None:
+            every sample weighs 1.
 
         Returns
         -------
         self : NormMLPClassifier
             The fitted classifier.
         """
-        return self._fit(X, y, incremental=self.warm_start)
+        return self._fit(X, y, incremental=self.warm_start, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None) -> NormMLPClassifier:
+    def partial_fit(self, X, y, classes=None, sample_weight=None) -> NormMLPClassifier:
         """Train for ``max_epochs`` more epochs, starting from the current weights.
 
         As skorch's ``partial_fit``: the first call initializes the network,
@@ -627,27 +764,39 @@ class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : array-like of shape (n_samples,)
             Class labels.
         classes : array-like of shape (n_classes,), default=None
             Every label the model will see; needed on the first call when that
             call's ``y`` does not hold all of them.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in this call's loss, as in :meth:`fit`.
 
         Returns
         -------
         self : NormMLPClassifier
             The fitted classifier.
         """
-        return self._fit(X, y, incremental=True, classes=classes)
+        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
+            raise ValueError(
+                "class_weight='balanced' is not supported by partial_fit, which "
+                "sees only part of the data: compute the weights once with "
+                "sklearn.utils.class_weight.compute_class_weight('balanced', "
+                "classes=classes, y=y) on (a large sample of) all the labels and "
+                "pass them as a dict, class_weight=dict(zip(classes, weights))."
+            )
+        return self._fit(
+            X, y, incremental=True, sample_weight=sample_weight, classes=classes
+        )
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (softmax of the logits), one column per class.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to predict.
 
         Returns
@@ -662,7 +811,7 @@ class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to predict.
 
         Returns
@@ -679,10 +828,11 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
     """Neural-network regressor with a normalization layer in every hidden block.
 
     A scikit-learn regressor that trains :class:`sknorm.nn.MLP` with skorch's
-    training loop and the mean squared error. It accepts numpy arrays and pandas
-    DataFrames (cast to float32 inside), 1-D or 2-D targets (predictions have
-    the same number of dimensions as the ``y`` seen at fit), and infers the
-    input and output widths at :meth:`fit`.
+    training loop and the mean squared error. It accepts numpy arrays, pandas
+    DataFrames and sparse CSR/CSC matrices (cast to float32 inside; a sparse
+    matrix is densified one batch at a time), 1-D or 2-D targets (predictions
+    have the same number of dimensions as the ``y`` seen at fit), sample
+    weights, and infers the input and output widths at :meth:`fit`.
 
     Parameters
     ----------
@@ -708,6 +858,19 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
     --------
     NormMLPClassifier : The classifier.
     sklearn.neural_network.MLPRegressor : scikit-learn's MLP, without norms.
+
+    Notes
+    -----
+    Sample weights (both estimators) weigh each sample's loss. They are scaled
+    to a mean of 1 over the data of a fit (or of a :meth:`partial_fit` call),
+    so only their ratios matter, and each mini-batch's loss is the mean of
+    weight x loss: an unbiased estimate of the weighted mean loss
+    ``sum(w * l) / sum(w)``, which it equals when one batch holds all the data.
+    A weight of 2 then counts as a duplicated row in the loss, but not in the
+    batches: a weighted fit takes as many steps per epoch as the unweighted
+    data, and batch statistics (batch norm's) are not weighted. With
+    ``early_stopping=True`` the validation loss is weighted alike. Without
+    weights the loss is the plain mean, as fast as before weights existed.
 
     Examples
     --------
@@ -772,6 +935,7 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
             self,
             X,
             y,
+            accept_sparse=_SPARSE_FORMATS,
             dtype=FLOAT_DTYPES,
             multi_output=True,
             y_numeric=True,
@@ -806,24 +970,28 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
             layers.append(nn.Flatten(start_dim=0))
         return nn.Sequential(*layers)
 
-    def fit(self, X, y) -> NormMLPRegressor:
+    def fit(self, X, y, sample_weight=None) -> NormMLPRegressor:
         """Train the network on ``X`` and targets ``y``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data (numpy array or DataFrame of numbers).
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data (numpy array, DataFrame of numbers, CSR or CSC
+            matrix).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weight of each sample in the loss (see Notes). None:
+            every sample weighs 1. The target scaler is fitted unweighted.
 
         Returns
         -------
         self : NormMLPRegressor
             The fitted regressor.
         """
-        return self._fit(X, y, incremental=self.warm_start)
+        return self._fit(X, y, incremental=self.warm_start, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y) -> NormMLPRegressor:
+    def partial_fit(self, X, y, sample_weight=None) -> NormMLPRegressor:
         """Train for ``max_epochs`` more epochs, starting from the current weights.
 
         As skorch's ``partial_fit``: the first call initializes the network
@@ -833,24 +1001,26 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Training data.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in this call's loss, as in :meth:`fit`.
 
         Returns
         -------
         self : NormMLPRegressor
             The fitted regressor.
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def predict(self, X) -> np.ndarray:
         """Predicted targets for ``X``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Data to predict.
 
         Returns
@@ -866,4 +1036,5 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
         return tags
 
 
-_NOT_SHARED = frozenset({"self", "__class__", "scale_target"})
+#: The constructor arguments of one estimator only.
+_NOT_SHARED = frozenset({"self", "__class__", "scale_target", "class_weight"})

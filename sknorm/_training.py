@@ -1,10 +1,13 @@
-"""Training-loop plumbing shared by the estimators: batching, threads, seeds,
-divergence.
+"""Training-loop plumbing shared by the estimators: batching, weights, threads,
+seeds, divergence.
 
-Torch and skorch only. skorch drives the loop; this module gives it an iterator
-that slices in-memory tensors (no per-sample ``Dataset.__getitem__``, no
-``DataLoader`` collation), a callback that stops on a non-finite loss, and the
-context in which a fit runs (torch threads, private RNG).
+Torch, skorch and scipy's sparse matrices only. skorch drives the loop; this
+module gives it the data as one in-memory dataset (``ArrayDataset``: dense
+tensors, or a sparse matrix densified a batch at a time, and optional
+per-sample weights), an iterator that slices it (no per-sample
+``Dataset.__getitem__``, no ``DataLoader`` collation), nets whose loss weighs
+each sample, a callback that stops on a non-finite loss, and the context in
+which a fit runs (torch threads, private RNG).
 """
 
 from __future__ import annotations
@@ -14,19 +17,23 @@ import math
 import os
 from collections.abc import Iterator
 
+import scipy.sparse as sp
 import torch
 from skorch import NeuralNetClassifier, NeuralNetRegressor
-from skorch.callbacks import Callback
-from torch.utils.data import DataLoader, Subset
+from skorch.callbacks import Callback, EpochScoring
+from skorch.utils import to_numpy
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from .exceptions import TrainingDivergedError
 
 __all__ = [
     "PARALLEL_WORK",
+    "ArrayDataset",
     "NetClassifier",
     "NetRegressor",
     "SliceLoader",
     "StopOnNonFiniteLoss",
+    "batch_targets",
     "default_num_threads",
     "fit_context",
 ]
@@ -52,10 +59,72 @@ class StopOnNonFiniteLoss(Callback):
             )
 
 
-def _tensors_of(dataset) -> tuple[torch.Tensor, torch.Tensor | None] | None:
-    """Return ``(X, y)`` tensors behind a skorch ``Dataset`` or a ``Subset`` of one.
+class ArrayDataset(Dataset):
+    """Training data held in memory: features, targets and per-sample weights.
 
-    ``None`` when the dataset is not backed by in-memory tensors.
+    What the estimators hand skorch (``net.fit(ArrayDataset(...), y)``, the
+    ``y`` only for a stratified validation split). :class:`SliceLoader` reads
+    its arrays directly and batches them by slicing.
+
+    Parameters
+    ----------
+    X : torch.Tensor or scipy.sparse.csr_matrix of shape (n_samples, n_features)
+        A dense tensor (on the training device), or a CSR matrix of float32
+        kept on the CPU whose rows are densified one batch at a time, so that
+        memory stays proportional to the stored values.
+    y : torch.Tensor of shape (n_samples, ...) or None, default=None
+        Targets, on the training device.
+    sample_weight : torch.Tensor of shape (n_samples,) or None, default=None
+        Per-sample weights, on the training device. With weights, a batch's
+        target is the pair ``(y, sample_weight)``, which the nets'
+        ``get_loss`` unpacks.
+    device : str or torch.device, default="cpu"
+        Where the densified rows of a sparse ``X`` go.
+    """
+
+    def __init__(self, X, y=None, sample_weight=None, device="cpu") -> None:
+        self.X = X
+        self.y = y
+        self.sample_weight = sample_weight
+        self.device = device
+
+    def __len__(self) -> int:
+        return self.X.shape[0]
+
+    def __getitem__(self, i):
+        return _batch(self.X, self.y, self.sample_weight, [i], self.device)
+
+
+def _take(data, rows, device="cpu"):
+    """Rows of a tensor or a sparse matrix (``rows`` a slice or an index tensor),
+    dense, as a tensor; ``None`` stays ``None``."""
+    if data is None:
+        return None
+    if isinstance(data, torch.Tensor):
+        if isinstance(rows, slice):
+            return data[rows]
+        return data.index_select(0, rows.to(data.device))
+    if not isinstance(rows, slice):
+        rows = rows.cpu().numpy()
+    dense = data[rows].toarray()
+    return torch.from_numpy(dense).to(device)
+
+
+def _batch(X, y, sample_weight, rows, device="cpu"):
+    """One batch ``(X, y)``, or ``(X, (y, sample_weight))`` with weights."""
+    if not isinstance(rows, slice):
+        rows = torch.as_tensor(rows, dtype=torch.long)
+    Xb, yb = _take(X, rows, device), _take(y, rows)
+    if sample_weight is None or yb is None:
+        return Xb, yb
+    return Xb, (yb, _take(sample_weight, rows))
+
+
+def _arrays_of(dataset) -> tuple | None:
+    """``(X, y, sample_weight, device)`` behind an :class:`ArrayDataset`, a skorch
+    ``Dataset`` of tensors, or a ``Subset`` of either.
+
+    ``None`` when the dataset is not backed by in-memory arrays.
     """
     indices = None
     if isinstance(dataset, Subset):
@@ -63,30 +132,39 @@ def _tensors_of(dataset) -> tuple[torch.Tensor, torch.Tensor | None] | None:
         dataset = dataset.dataset
     X = getattr(dataset, "X", None)
     y = getattr(dataset, "y", None)
-    if not isinstance(X, torch.Tensor) or not (
-        y is None or isinstance(y, torch.Tensor)
-    ):
+    weight = getattr(dataset, "sample_weight", None)
+    device = getattr(dataset, "device", "cpu")
+    dense = isinstance(X, torch.Tensor)
+    if not (dense or (isinstance(dataset, ArrayDataset) and sp.issparse(X))):
+        return None
+    if not all(a is None or isinstance(a, torch.Tensor) for a in (y, weight)):
         return None
     if indices is not None:
-        indices = indices.to(X.device)
-        X = X.index_select(0, indices)
-        y = None if y is None else y.index_select(0, indices)
-    return X, y
+        if dense:
+            X = X.index_select(0, indices.to(X.device))
+        else:  # the subset's rows, still sparse
+            X = X[indices.numpy()]
+        y = None if y is None else y.index_select(0, indices.to(y.device))
+        if weight is not None:
+            weight = weight.index_select(0, indices.to(weight.device))
+    return X, y, weight, device
 
 
 class SliceLoader:
-    """Mini-batches of a tensor-backed dataset by slicing, for skorch's loop.
+    """Mini-batches of an in-memory dataset by slicing, for skorch's loop.
 
     skorch calls ``SliceLoader(dataset, batch_size=..., **iterator_kwargs)`` once
     per fit (and once per prediction); each iteration over it is one epoch. The
-    tensors are taken from the dataset once, so no data is converted or copied
-    per epoch or per batch beyond the batch itself.
+    arrays are taken from the dataset once, so no data is converted or copied
+    per epoch or per batch beyond the batch itself; the rows of a sparse ``X``
+    are densified a batch at a time.
 
     Parameters
     ----------
-    dataset : skorch.dataset.Dataset or torch.utils.data.Subset
-        Holds ``X`` and ``y`` as tensors (what the sknorm estimators pass). Any
-        other dataset falls back to a plain :class:`torch.utils.data.DataLoader`.
+    dataset : ArrayDataset, skorch.dataset.Dataset or torch.utils.data.Subset
+        Holds ``X`` and ``y`` (and weights) as tensors, or ``X`` as a sparse
+        matrix (what the sknorm estimators pass). Any other dataset falls back
+        to a plain :class:`torch.utils.data.DataLoader`.
     batch_size : int, default=128
         Rows per mini-batch.
     shuffle : bool, default=False
@@ -110,7 +188,7 @@ class SliceLoader:
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
         self.merge_small_last = merge_small_last
-        self._tensors = _tensors_of(dataset)
+        self._arrays = _arrays_of(dataset)
 
     def _bounds(self, n: int) -> list[tuple[int, int]]:
         starts = list(range(0, n, self.batch_size))
@@ -128,24 +206,21 @@ class SliceLoader:
         return len(self._bounds(len(self.dataset)))
 
     def __iter__(self) -> Iterator:
-        if self._tensors is None:
+        if self._arrays is None:
             yield from DataLoader(
                 self.dataset, batch_size=self.batch_size, shuffle=self.shuffle
             )
             return
-        X, y = self._tensors
+        X, y, weight, device = self._arrays
         n = X.shape[0]
         if self.shuffle:
-            perm = torch.randperm(n, device=X.device)
+            perm_device = X.device if isinstance(X, torch.Tensor) else "cpu"
+            perm = torch.randperm(n, device=perm_device)
             for start, stop in self._bounds(n):
-                idx = perm[start:stop]
-                yield (
-                    X.index_select(0, idx),
-                    None if y is None else y.index_select(0, idx),
-                )
+                yield _batch(X, y, weight, perm[start:stop], device)
         else:
             for start, stop in self._bounds(n):
-                yield X[start:stop], None if y is None else y[start:stop]
+                yield _batch(X, y, weight, slice(start, stop), device)
 
 
 #: Rows per batch x widest layer below which a fit uses one torch thread: on such
@@ -188,12 +263,59 @@ class _KeepModeMixin:
                 module.train(training)
 
 
-class NetClassifier(_KeepModeMixin, NeuralNetClassifier):
-    """skorch's ``NeuralNetClassifier`` without the per-batch mode switch."""
+class _WeightedLossMixin:
+    """Weigh each sample's loss when a batch's target is ``(y, sample_weight)``.
+
+    The criterion is built with ``reduction="none"`` (the estimators set it) and
+    reduced here: the plain mean without weights, as the criterion's default
+    would, and the mean of weight x loss with them. The estimators scale the
+    weights to a mean of 1 over the data, so a batch's weighted loss estimates
+    the weighted mean loss of the data, ``sum(w * l) / sum(w)``, without bias,
+    and weights of 2 take the same step sizes as duplicated rows would (exactly
+    so when one batch holds all the data). A criterion that already reduces
+    (the skorch default) is returned as it is when there are no weights.
+    """
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        weight = None
+        if isinstance(y_true, (tuple, list)):
+            y_true, weight = y_true
+        loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        if weight is None:
+            return loss.mean()
+        if loss.ndim == 0:
+            raise ValueError(
+                "Sample weights need a criterion with reduction='none'; this "
+                "net's criterion reduces the batch to one number."
+            )
+        return (loss * weight.reshape(-1, *([1] * (loss.ndim - 1)))).mean()
 
 
-class NetRegressor(_KeepModeMixin, NeuralNetRegressor):
-    """skorch's ``NeuralNetRegressor`` without the per-batch mode switch."""
+def batch_targets(y):
+    """A batch's targets without its weights, as numpy: the ``target_extractor``
+    of an :class:`~skorch.callbacks.EpochScoring` on weighted data."""
+    if isinstance(y, (tuple, list)):
+        y = y[0]
+    return to_numpy(y)
+
+
+class NetClassifier(_KeepModeMixin, _WeightedLossMixin, NeuralNetClassifier):
+    """skorch's ``NeuralNetClassifier`` without the per-batch mode switch, with
+    per-sample weights."""
+
+    @property
+    def _default_callbacks(self):
+        # skorch's valid_acc reads the cached batch targets: drop the weights
+        callbacks = super()._default_callbacks
+        for _, callback in callbacks:
+            if isinstance(callback, EpochScoring):
+                callback.target_extractor = batch_targets
+        return callbacks
+
+
+class NetRegressor(_KeepModeMixin, _WeightedLossMixin, NeuralNetRegressor):
+    """skorch's ``NeuralNetRegressor`` without the per-batch mode switch, with
+    per-sample weights."""
 
 
 @contextlib.contextmanager
