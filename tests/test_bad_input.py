@@ -160,13 +160,6 @@ CASES = [
     ),
     (
         "classifier",
-        "sparse X",
-        lambda: clf().fit(sp.csr_matrix(X), Y),
-        TypeError,
-        "dense data is required",
-    ),
-    (
-        "classifier",
         "beyond float32 (1e300)",
         lambda: clf().fit(X * 1e300, Y),
         ValueError,
@@ -330,7 +323,13 @@ CASES = [
         "'norm'",
     ),
     # The sweep: checked before any fit
-    ("sweep", "NaN in X", lambda: sweep(_with(np.nan), Y, cv=2), ValueError, "NaN"),
+    (
+        "sweep",
+        "an all-blank column",
+        lambda: sweep(_frame_with_text().assign(empty=None), Y, cv=2),
+        ValueError,
+        "'empty' is blank in every row",
+    ),
     (
         "sweep",
         "one class",
@@ -340,10 +339,10 @@ CASES = [
     ),
     (
         "sweep",
-        "text column",
-        lambda: sweep(_frame_with_text(), Y, cv=2),
+        "NaN in y",
+        lambda: sweep(X, np.where(np.arange(120) == 7, np.nan, Y), cv=2),
         ValueError,
-        "could not convert",
+        "NaN",
     ),
     (
         "sweep",
@@ -383,10 +382,28 @@ CASES = [
     ),
     (
         "pipeline",
-        "NaN through the pipeline",
-        lambda: make_norm_pipeline(clf()).fit(_with(np.nan), Y),
+        "NaN through the strict pipeline",
+        lambda: make_norm_pipeline(clf(), tabular=False).fit(_with(np.nan), Y),
         ValueError,
         "NaN",
+    ),
+    (
+        "pipeline",
+        "an all-blank column",
+        lambda: make_norm_pipeline(clf()).fit(
+            _frame_with_text().assign(empty=np.nan), Y
+        ),
+        ValueError,
+        "'empty' is blank in every row",
+    ),
+    (
+        "pipeline",
+        "a column of numbers and text",
+        lambda: make_norm_pipeline(clf()).fit(
+            _frame_with_text().assign(mixed=[1.0, "two"] * 60), Y
+        ),
+        ValueError,
+        "'mixed' mixes numbers and text",
     ),
 ]
 
@@ -408,6 +425,8 @@ WORKS = [
     ("huge magnitudes (1e12) with scaling 'none'", X * 1e12),
     ("float32 input", X.astype(np.float32)),
     ("integer input", X.astype(np.int64)),
+    ("NaN, imputed by the default pipeline", _with(np.nan)),
+    ("a text column, one-hot encoded by the default pipeline", _frame_with_text()),
 ]
 
 
