@@ -4,8 +4,10 @@ A thin layer over :class:`~sklearn.model_selection.GridSearchCV`: it picks the
 estimator from the target, builds :func:`make_norm_pipeline` and
 :func:`normalization_grid`, fixes the seeds, runs the search (optionally on a
 Dask cluster, optionally with a progress bar) and returns the search with a
-tidy table and per-epoch training curves. pandas, tqdm, matplotlib and
-distributed are optional extras, imported only when used.
+tidy table and per-epoch training curves. It takes raw tables: every fold fits
+its own :class:`TabularScaler` inside the pipeline, and the data is checked
+before any fit (each column's kind, the target's blanks, the task). tqdm,
+matplotlib and distributed are optional extras, imported only when used.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from numbers import Integral
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from joblib import effective_n_jobs, parallel_config
 from sklearn.base import BaseEstimator, clone
 from sklearn.metrics import log_loss, mean_squared_error
@@ -33,7 +36,7 @@ from sklearn.model_selection import (
 )
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_X_y
+from sklearn.utils.validation import check_consistent_length
 from skorch.callbacks import Callback
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
@@ -46,6 +49,7 @@ from ._pipeline import (
     make_norm_pipeline,
     normalization_grid,
 )
+from ._tabular import TabularScaler
 
 __all__ = ["SweepResult", "sweep"]
 
@@ -77,49 +81,152 @@ CURVE_COLUMNS: tuple[str, ...] = (
 )
 
 
-def _pandas():
-    return import_optional("pandas", "report", "sweep()'s result table")
-
-
 def _candidate(params: dict) -> tuple[str, str]:
     """A candidate's ``(scaling, norm)``, from its search parameters."""
     return params[f"{SCALE_STEP}__method"], params[f"{NET_STEP}__norm"]
 
 
-# -- the task and the search ---------------------------------------------------
-def _resolve_task(y, task: str) -> str:
-    """``"classification"`` or ``"regression"``, from ``task`` or from ``y``.
+# -- the target, the task and the data ----------------------------------------------
+#: The task rule (see :func:`sweep`, ``task``): a numeric target is classes when
+#: its values are whole numbers and there are two of them, or at most
+#: ``AUTO_MAX_CLASSES`` with ``AUTO_MIN_ROWS_PER_CLASS`` rows each on average.
+AUTO_MAX_CLASSES = 20
+AUTO_MIN_ROWS_PER_CLASS = 5
+#: A classification with more classes, or fewer rows per class on average,
+#: warns: most classes cannot be learned from so few rows.
+WARN_CLASSES = 50
+WARN_ROWS_PER_CLASS = 3
+_NUMBER_VALUES = {"integer", "floating", "mixed-integer-float", "decimal"}
 
-    Whole-number targets stored as floats (``load_diabetes``) count as
-    regression: :func:`~sklearn.utils.multiclass.type_of_target` calls them
-    "multiclass", but integer, string and boolean labels are what classes look
-    like in practice.
+
+def _target_name(y) -> str:
+    """``y``, with its name when it has one: ``y ('price')``."""
+    name = getattr(y, "name", None)
+    return "y" if name is None else f"y ({name!r})"
+
+
+def _check_target(y) -> None:
+    """A one-line error naming ``y`` when any of its values is blank."""
+    blank = pd.isna(np.asarray(y, dtype=object))
+    if blank.ndim == 2:
+        blank = blank.any(axis=1)
+    if blank.any():
+        first = int(np.flatnonzero(blank)[0])
+        raise ValueError(
+            f"{_target_name(y)} is blank in {int(blank.sum())} of {blank.size} "
+            f"rows (the first at position {first}); drop those rows or fill them in."
+        )
+
+
+def _label_kind(y) -> str | None:
+    """What kind of labels ``y`` holds ("text labels", "booleans", "categories"),
+    or None when it holds numbers."""
+    if isinstance(getattr(y, "dtype", None), pd.CategoricalDtype):
+        return "categories"
+    values = np.asarray(y)
+    if values.dtype.kind == "b":
+        return "booleans"
+    if values.dtype.kind not in "OSU":
+        return None
+    inferred = pd.api.types.infer_dtype(values.ravel(), skipna=True)
+    if inferred in _NUMBER_VALUES:
+        return None
+    if inferred in ("string", "bytes", "boolean"):
+        return "booleans" if inferred == "boolean" else "text labels"
+    raise ValueError(
+        f"{_target_name(y)} mixes kinds of values ({inferred}); make it all "
+        "numbers or all labels."
+    )
+
+
+def _numeric_task(values: np.ndarray) -> tuple[str, str]:
+    """The task rule on a numeric target, and the reason in words."""
+    if values.ndim == 2 and values.shape[1] > 1:
+        kind = type_of_target(values, input_name="y")
+        if kind == "multilabel-indicator":
+            raise ValueError(
+                "sweep() supports binary, multiclass and continuous targets; "
+                f"y is {kind!r}."
+            )
+        return "regression", f"y has {values.shape[1]} columns of numbers"
+    values = values.ravel()
+    if not np.isfinite(values).all():
+        raise ValueError("y contains infinity; a target must be finite.")
+    fraction = values[values != np.round(values)]
+    if fraction.size:
+        return "regression", f"y has values that are not whole (e.g. {fraction[0]:g})"
+    n_values = np.unique(values).size
+    per_value = values.size / n_values
+    counted = f"y has {n_values:,} distinct whole-number values"
+    if n_values <= 2 or (
+        n_values <= AUTO_MAX_CLASSES and per_value >= AUTO_MIN_ROWS_PER_CLASS
+    ):
+        return "classification", f"{counted}, {per_value:,.0f} rows each on average"
+    if n_values > AUTO_MAX_CLASSES:
+        return "regression", f"{counted}, more than {AUTO_MAX_CLASSES}"
+    return "regression", (
+        f"{counted} with {per_value:.1f} rows each on average, fewer than "
+        f"{AUTO_MIN_ROWS_PER_CLASS}"
+    )
+
+
+def _resolve_task(y, task: str) -> tuple[str, str]:
+    """``(task, reason)``: ``task`` itself, or the rule of :func:`sweep` on ``y``.
+
+    The reason says in a few words why, e.g. "y has 3 distinct whole-number
+    values, 50 rows each on average".
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
     if task != "auto":
-        return task
-    kind = type_of_target(y, input_name="y")
-    if kind == "binary":
-        return "classification"
-    if kind == "multiclass":
-        is_float = np.asarray(y).dtype.kind == "f"
-        return "regression" if is_float else "classification"
-    if kind in _REGRESSION_TARGETS:
-        return "regression"
-    raise ValueError(
-        f"sweep() supports binary, multiclass and continuous targets; y is {kind!r}."
-    )
+        return task, f"task={task!r} was given"
+    labels = _label_kind(y)
+    if labels is not None:
+        if np.ndim(y) == 2 and np.shape(y)[1] > 1:
+            raise ValueError(
+                f"sweep() supports one column of labels; y has {np.shape(y)[1]}."
+            )
+        n_values = np.unique(np.asarray(y, dtype=object).ravel()).size
+        return "classification", f"y holds {labels} ({n_values:,} distinct values)"
+    return _numeric_task(np.asarray(y, dtype=np.float64))
 
 
-def _check_data(X, y, task: str) -> None:
-    """Fail before any fit, with scikit-learn's messages, on data no candidate
-    could be trained on (NaN, inf, text, empty, one class, ...)."""
-    regression = task == "regression"
-    _, y_checked = check_X_y(X, y, multi_output=regression, y_numeric=regression)
-    if not regression and np.unique(y_checked).size < 2:
+def _warn_about_classes(y) -> None:
+    """Warn when there are too many classes for the rows to learn them."""
+    n_classes = np.unique(np.asarray(y).ravel()).size
+    per_class = np.size(y) / n_classes
+    if n_classes > WARN_CLASSES or per_class < WARN_ROWS_PER_CLASS:
+        warnings.warn(
+            f"y has {n_classes:,} classes with {per_class:.1f} rows each on "
+            "average: too few to learn most of them. If y is a quantity, use "
+            "task='regression'.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_data(X, y, task: str, scalings: list[str]) -> None:
+    """Fail before any fit, in one line naming the column, on data no
+    candidate could be trained on (an all-blank column, numbers mixed with
+    text, infinity, a date left unscaled, one class, ...)."""
+    check_consistent_length(X, y)
+    kinds = TabularScaler("minmax").fit(X).column_kinds_
+    dates = [name for name, kind in kinds.items() if kind == "date"]
+    if dates and "none" in scalings:
         raise ValueError(
-            "y has only one class; a classification sweep needs at least two."
+            f"Date column {dates[0]!r} must be scaled, but scalings include "
+            "'none' (its day counts, near 20,000, would swamp the network); "
+            "leave 'none' out of scalings or drop the column."
+        )
+    if task == "classification":
+        if np.unique(np.asarray(y)).size < 2:
+            raise ValueError(
+                "y has only one class; a classification sweep needs at least two."
+            )
+        return
+    if _label_kind(y) is not None:
+        raise ValueError(
+            f"A regression needs numbers in {_target_name(y)}, which holds labels."
         )
 
 
@@ -294,7 +401,7 @@ def _curves(search, X, y, task, random_state, advance):
                 UserWarning,
                 stacklevel=3,
             )
-    return _pandas().DataFrame(rows, columns=list(CURVE_COLUMNS))
+    return pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
 
 
 # -- the result --------------------------------------------------------------------
@@ -316,6 +423,9 @@ class SweepResult:
         ``valid_loss``. None when ``sweep(..., curves=False)``.
     task : {"classification", "regression"}
         The task the estimator was picked for.
+    task_reason : str
+        Why, in a few words: "y has 1,032 distinct whole-number values, more
+        than 20", "task='regression' was given", ...
     scoring : str
         Name of the score in ``table`` ("accuracy", "r2" or the ``scoring``
         given).
@@ -327,6 +437,7 @@ class SweepResult:
     table: Any
     curves: Any
     task: str
+    task_reason: str
     scoring: str
     loss: str
 
@@ -383,7 +494,7 @@ def _table(search):
         results["mean_fit_time"],
         results["rank_test_score"],
     )
-    table = _pandas().DataFrame(dict(zip(TABLE_COLUMNS, columns, strict=True)))
+    table = pd.DataFrame(dict(zip(TABLE_COLUMNS, columns, strict=True)))
     # Stable sort: among tied ranks the first candidate stays first, as in
     # ``best_index_``.
     return table.sort_values("rank", kind="stable", ignore_index=True)
@@ -504,10 +615,12 @@ def sweep(
 
     Parameters
     ----------
-    X : array-like of shape (n_samples, n_features)
-        Numeric features (numpy array or DataFrame).
+    X : DataFrame or array-like of shape (n_samples, n_features)
+        The features as they come: numbers, booleans, pandas nullable types,
+        categories, text and dates, blanks anywhere (see
+        :class:`TabularScaler`, which every fold fits on its own rows).
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        Class labels or regression targets.
+        Class labels or regression targets, without blanks.
     scalings : iterable of str, default=("none", "minmax", "standard")
         :class:`InputScaler` methods to try, from :data:`sknorm.SCALINGS`.
     norms : iterable of str, default=("none", "batch", "layer")
@@ -527,9 +640,17 @@ def sweep(
         Seeds the CV shuffle, the curves' hold-out split and every network
         (``random_state`` of the estimator), so a sweep is reproducible.
     task : {"auto", "classification", "regression"}, default="auto"
-        "auto" reads ``y`` with :func:`~sklearn.utils.multiclass.type_of_target`:
-        binary and multiclass labels mean classification, continuous targets
-        regression. Whole numbers stored as floats count as regression.
+        "classification" or "regression" is used as given. "auto" follows one
+        rule: text, boolean and categorical labels are classes; numbers are
+        classes when all are whole numbers (whatever their dtype, so 0./1.
+        counts) and there are two distinct values, or at most 20
+        (``AUTO_MAX_CLASSES``) with at least 5 rows each on average
+        (``AUTO_MIN_ROWS_PER_CLASS``): iris, wine, digits, breast cancer.
+        Anything else is a regression: fractions, several target columns,
+        diabetes (214 whole values, 2 rows each), an integer price with 1,032
+        values. ``result.task_reason`` says which part applied. A
+        classification with more than 50 classes or under 3 rows per class on
+        average warns.
     backend : str or None, default=None
         A joblib backend name for the fits; "dask" runs them on the Dask
         cluster at ``scheduler`` (needs ``pip install 'sknorm[dask]'``).
@@ -561,6 +682,12 @@ def sweep(
 
     Notes
     -----
+    Before any fit, the data is checked and every problem is one line naming
+    the column: a column blank in every row, numbers mixed with text,
+    infinity, a date column when ``scalings`` include "none" (day counts must
+    be scaled), blanks in ``y``, a single class. The best pipeline, refit on
+    all the data, predicts on raw rows of the same kind.
+
     The curves are measured after each epoch, in evaluation mode, on the
     training part and on the held-out part (stratified for classification,
     seeded by ``random_state``): log loss for classifiers, mean squared error
@@ -578,8 +705,13 @@ def sweep(
     >>> sorted(result.best_params)
     ['net__norm', 'scale__method']
     """
-    task = _resolve_task(y, task)
-    _check_data(X, y, task)
+    scalings = [scalings] if isinstance(scalings, str) else list(scalings)
+    _check_target(y)
+    task, task_reason = _resolve_task(y, task)
+    _check_data(X, y, task, scalings)
+    if task == "classification":
+        _warn_about_classes(y)
+    y = np.asarray(y)  # pandas' nullable and categorical targets as plain labels
     if backend == "dask" and n_jobs is None:
         n_jobs = -1  # every thread of the cluster
     search = _build_search(
@@ -594,7 +726,6 @@ def sweep(
         net_params=net_params,
     )
     scoring_name = _scoring_name(scoring, task)
-    _pandas()  # fail before hours of fitting, not after
     with _backend(backend, scheduler):
         with _progress_bar(progress, _n_fits(search, X, y, curves)) as advance:
             _fit_search(search, X, y, advance, progress)
@@ -606,6 +737,7 @@ def sweep(
         table=_table(search),
         curves=curve_frame,
         task=task,
+        task_reason=task_reason,
         scoring=scoring_name,
         loss=LOSSES[task],
     )

@@ -3,24 +3,30 @@
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from _presets import FAST as _FAST
 from numpy.testing import assert_allclose
+from sklearn.datasets import load_linnerud, load_wine
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from skorch.callbacks import Callback
 
 from sknorm import NormMLPClassifier, NormMLPRegressor, SweepResult, sweep
 from sknorm._pipeline import DEFAULT_NORMS, DEFAULT_SCALINGS
 from sknorm._sweep import (
+    AUTO_MAX_CLASSES,
+    AUTO_MIN_ROWS_PER_CLASS,
     CANDIDATE_COLUMNS,
     CURVE_COLUMNS,
     TABLE_COLUMNS,
+    WARN_CLASSES,
+    WARN_ROWS_PER_CLASS,
     _build_search,
     _n_fits,
     _resolve_task,
 )
-
-pd = pytest.importorskip("pandas")
+from sknorm._tabular import TabularScaler
+from sknorm.datasets import make_loans
 
 #: sweep() seeds every net with its own random_state: the preset's seed goes.
 FAST = {k: v for k, v in _FAST.items() if k != "random_state"}
@@ -160,43 +166,219 @@ def test_build_search_seeds_the_estimator_and_the_folds(task, estimator, splitte
 
 
 # -- the task ----------------------------------------------------------------------
+def _price(n=3000, seed=0):
+    """An integer price in hundreds: 1,032 distinct values on 3,000 rows."""
+    rng = np.random.RandomState(seed)
+    values = rng.choice(np.arange(1500, 2532) * 100, size=n)
+    values[: 2532 - 1500] = np.arange(1500, 2532) * 100  # every value at least once
+    return values
+
+
 @pytest.mark.parametrize(
-    ("y", "task"),
+    ("data", "task", "reason"),
     [
-        (np.array([0, 1, 0, 1]), "classification"),
-        (np.array(["a", "b", "c", "a"]), "classification"),
-        (np.array([0.0, 1.0, 0.0, 1.0]), "classification"),
-        (np.array([1, 2, 3, 4]), "classification"),
-        (np.array([151.0, 75.0, 141.0, 206.0]), "regression"),
-        (np.array([0.5, 1.25, -3.0, 2.0]), "regression"),
+        ("iris", "classification", "3 distinct whole-number values, 50 rows each"),
+        ("digits", "classification", "10 distinct whole-number values, 180 rows"),
+        ("cancer", "classification", "2 distinct whole-number values, 284 rows"),
+        ("diabetes", "regression", "214 distinct whole-number values, more than 20"),
     ],
 )
-def test_resolve_task_from_target(y, task):
-    assert _resolve_task(y, "auto") == task
+def test_resolve_task_on_sklearn_data(request, data, task, reason):
+    _, y = request.getfixturevalue(data)
+    found, why = _resolve_task(y, "auto")
+    assert found == task
+    assert why.startswith(f"y has {reason}")
+
+
+@pytest.mark.parametrize(
+    ("y", "task", "reason"),
+    [
+        (load_wine(return_X_y=True)[1], "classification", "3 distinct whole-number"),
+        (_price(), "regression", "1,032 distinct whole-number values, more than 20"),
+        (load_linnerud(return_X_y=True)[1][:, 1], "regression", "2.2 rows each"),
+        (np.tile([0.0, 1.0], 20), "classification", "2 distinct whole-number"),
+        (np.tile([0, 1, 2, 3], 5), "classification", "4 distinct whole-number"),
+        (np.tile([1.0, 2.0, 3.0, 4.0], 4), "regression", "fewer than 5"),
+        (np.tile([0.5, 1.25, -3.0, 2.0], 5), "regression", "not whole (e.g. 0.5)"),
+        (np.tile(["a", "b", "c"], 5), "classification", "text labels (3 distinct"),
+        (pd.Series(["x", "y"] * 5, dtype="category"), "classification", "categor"),
+        (pd.Series([True, False] * 5, dtype="boolean"), "classification", "boolean"),
+        (np.tile([True, False], 5), "classification", "boolean"),
+        (pd.Series([3, 1, 2] * 9, dtype="Int64"), "classification", "3 distinct"),
+        (np.arange(20.0).reshape(10, 2), "regression", "2 columns of numbers"),
+    ],
+    ids=[
+        "wine",
+        "integer-price",
+        "linnerud-waist",
+        "float-0-1",
+        "four-ints",
+        "four-ints-few-rows",
+        "fractions",
+        "text",
+        "category",
+        "nullable-boolean",
+        "bool",
+        "nullable-int",
+        "two-columns",
+    ],
+)
+def test_resolve_task_rule(y, task, reason):
+    found, why = _resolve_task(y, "auto")
+    assert found == task
+    assert reason in why
+
+
+def test_resolve_task_thresholds_are_the_documented_ones():
+    assert (AUTO_MAX_CLASSES, AUTO_MIN_ROWS_PER_CLASS) == (20, 5)
+    doc = " ".join(sweep.__doc__.split())
+    assert "at most 20 (``AUTO_MAX_CLASSES``) with at least 5 rows each" in doc
+    assert f"more than {WARN_CLASSES} classes or under {WARN_ROWS_PER_CLASS}" in doc
+    assert _resolve_task(np.repeat(np.arange(20), 5), "auto")[0] == "classification"
+    assert _resolve_task(np.repeat(np.arange(21), 5), "auto")[0] == "regression"
+    assert _resolve_task(np.repeat(np.arange(20), 4), "auto")[0] == "regression"
 
 
 def test_resolve_task_override_and_errors():
-    assert _resolve_task(np.array([0.5, 1.5]), "classification") == "classification"
-    assert _resolve_task(np.array([0, 1]), "regression") == "regression"
+    assert _resolve_task(np.array([0.5, 1.5]), "classification") == (
+        "classification",
+        "task='classification' was given",
+    )
+    assert _resolve_task(np.array([0, 1]), "regression")[0] == "regression"
     with pytest.raises(ValueError, match="task must be one of"):
         _resolve_task(np.array([0, 1]), "clustering")
     with pytest.raises(ValueError, match="multilabel-indicator"):
         _resolve_task(np.array([[0, 1], [1, 0]]), "auto")
+    with pytest.raises(ValueError, match=r"y \('grade'\) mixes kinds of values"):
+        _resolve_task(pd.Series([1, "a", 2], name="grade", dtype=object), "auto")
 
 
-def test_sweep_task_override_uses_the_classifier_on_whole_floats(iris):
+@pytest.mark.filterwarnings("ignore:The number of unique classes:UserWarning")
+def test_sweep_many_classes_with_few_rows_warns(cancer150):
+    X, _ = cancer150
+    labels = np.repeat([f"c{i}" for i in range(75)], 2)
+    with pytest.warns(UserWarning, match=r"75 classes with 2.0 rows each"):
+        result = sweep(
+            X,
+            labels,
+            scalings=["standard"],
+            norms=["none"],
+            cv=2,
+            curves=False,
+            max_epochs=1,
+            hidden_layer_sizes=(4,),
+        )
+    assert result.task == "classification"
+
+
+def test_sweep_task_override_uses_the_regressor_on_classes(iris):
     X, y = iris
     result = sweep(
         X,
-        y.astype(float),
+        y,
         scalings=["standard"],
         norms=["layer"],
         cv=2,
-        task="classification",
+        task="regression",
         curves=False,
         **FAST,
     )
-    assert isinstance(result.best_estimator.named_steps["net"], NormMLPClassifier)
+    assert isinstance(result.best_estimator.named_steps["net"], NormMLPRegressor)
+    assert result.task_reason == "task='regression' was given"
+
+
+# -- raw tables ----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def loans():
+    """240 training rows of make_loans and 40 held-out ones."""
+    return make_loans(240, random_state=0), make_loans(40, random_state=1)
+
+
+def test_sweep_on_a_raw_frame_predicts_raw_rows(loans):
+    (X, y), (X_new, _) = loans
+    result = sweep(X, y, scalings=["minmax", "standard"], norms=["layer"], cv=2, **FAST)
+    assert result.task == "classification"
+    assert result.task_reason == "y holds text labels (2 distinct values)"
+    scaler = result.best_estimator.named_steps["scale"]
+    assert isinstance(scaler, TabularScaler)
+    assert scaler.column_kinds_["opened"] == "date"
+    X_new = X_new.assign(job=["job_99"] * 40)  # a job never seen at fit
+    X_new.loc[:4, ["age", "region", "opened"]] = None
+    assert set(result.best_estimator.predict(X_new)) <= {"yes", "no"}
+    assert len(result.curves) == 2 * FAST["max_epochs"]
+
+
+def test_sweep_fits_the_preprocessing_inside_each_fold(loans):
+    (X, y), _ = loans
+    X = X.assign(city=["Lyon"] * 120 + ["Paris"] * 100 + ["Nice"] * 20)
+    folds = [
+        (np.arange(120, 240), np.arange(120)),
+        (np.arange(120), np.arange(120, 240)),
+    ]
+    seen = []
+
+    def scorer(pipe, X_test, y_test):
+        scaler = pipe.named_steps["scale"]
+        train = X.drop(index=X_test.index)
+        impute = scaler.transformer_.named_transformers_["numeric"]["impute"]
+        categories = scaler.transformer_.named_transformers_["categories"]
+        city = list(categories.feature_names_in_).index("city")
+        seen.append(set(categories.categories_[city]) == set(train["city"]))
+        income = list(impute.feature_names_in_).index("income")
+        seen.append(
+            impute.statistics_[income] == pytest.approx(train["income"].median())
+        )
+        return 1.0
+
+    sweep(
+        X,
+        y,
+        scalings=["standard"],
+        norms=["none"],
+        cv=folds,
+        scoring=scorer,
+        curves=False,
+        n_jobs=1,
+        **FAST,
+    )
+    assert seen == [True] * 4
+
+
+@pytest.mark.parametrize(
+    ("change", "kwargs", "message"),
+    [
+        (
+            lambda X, y: (X.assign(notes=None), y),
+            {},
+            "Column 'notes' is blank in every",
+        ),
+        (
+            lambda X, y: (X.assign(code=[1, "A"] * 60), y),
+            {},
+            "Column 'code' mixes numbers and text",
+        ),
+        (
+            lambda X, y: (X, y.mask(y.index % 7 == 3)),
+            {},
+            r"y \('default'\) is blank in 17 of 120 rows",
+        ),
+        (
+            lambda X, y: (X, y),
+            {"scalings": ["none", "standard"]},
+            "Date column 'opened' must be scaled, but scalings include 'none'",
+        ),
+        (lambda X, y: (X, y), {"task": "regression"}, "A regression needs numbers"),
+        (lambda X, y: (X.iloc[:100], y), {}, "inconsistent numbers of samples"),
+    ],
+    ids=["all-blank", "mixed", "blank-y", "date-unscaled", "labels-regressed", "len"],
+)
+def test_sweep_bad_frame_is_one_line_naming_the_column(loans, change, kwargs, message):
+    (X, y), _ = loans
+    X, y = change(X.iloc[:120], y.iloc[:120])
+    args = {"scalings": ["standard"], "norms": ["none"], "cv": 2, **kwargs}
+    with pytest.raises(ValueError, match=message) as info:
+        sweep(X, y, **args, **FAST)
+    assert len(str(info.value).splitlines()) == 1
 
 
 # -- the curves and the plots --------------------------------------------------------
