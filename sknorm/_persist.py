@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import warnings
 from pathlib import Path
 
@@ -339,10 +338,13 @@ def _read_payload(path) -> dict:
         with warnings.catch_warnings():  # torch notes a foreign pickle's protocol
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             payload = torch.load(Path(path), weights_only=True, map_location="cpu")
-    except (pickle.UnpicklingError, RuntimeError, EOFError, AttributeError) as exc:
+    except (FileNotFoundError, IsADirectoryError, PermissionError):
+        raise  # the path, not the file's content: as open() says
+    except Exception as exc:  # unpickling errors of every kind: one ValueError
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(
             f"{path} is not a safe sknorm model file (it holds more than data, or "
-            f"is damaged), so it was not loaded: {str(exc).splitlines()[0]}"
+            f"is damaged), so it was not loaded: {reason}"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not an sknorm model file written by sknorm.save.")
@@ -400,5 +402,5 @@ def load(path: str | os.PathLike):
         return _step_from_config(config["step"], r, "model")
     except ValueError as exc:
         raise ValueError(f"{path} is a damaged sknorm model file: {exc}") from None
-    except (KeyError, TypeError, AttributeError, IndexError, RecursionError) as exc:
+    except Exception as exc:  # whatever a crafted file trips: one ValueError
         raise ValueError(f"{path} is a damaged sknorm model file: {exc!r}") from None

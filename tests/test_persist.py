@@ -183,3 +183,177 @@ def test_every_fitted_attribute_is_kept_or_refused(tmp_path):
     reg.unstorable_ = object()
     with pytest.raises(TypeError, match="cannot store a object"):
         save(reg, tmp_path / "m2")
+
+
+# -- crafted and damaged files ---------------------------------------------------
+# Each case edits a real file's payload (the dict torch.save wrote) and is
+# loaded in a subprocess whose address space is capped at 2.5 GB: a file that
+# made load() build or copy gigabytes would fail there with a MemoryError or an
+# allocator error instead of the ValueError asserted.
+def _config(payload) -> dict:
+    return json.loads(payload["config"])
+
+
+def _set_config(payload, config) -> None:
+    payload["config"] = json.dumps(config)
+
+
+def _net(config) -> dict:
+    return config["steps"][-1][1]
+
+
+def _edit_params(**params):
+    def edit(payload):
+        config = _config(payload)
+        _net(config)["params"].update(params)
+        _set_config(payload, config)
+
+    return edit
+
+
+def _edit_fitted(fn):
+    def edit(payload):
+        config = _config(payload)
+        fn(_net(config)["fitted"])
+        _set_config(payload, config)
+
+    return edit
+
+
+def _zero_stride_weight(payload):
+    key = _net(_config(payload))["module"]["hidden.0.linear.weight"]
+    payload["tensors"][key] = torch.zeros(1).expand(10**9 * 4).view(10**9, 4)
+
+
+def _first_tensor(entry):
+    if isinstance(entry, dict):
+        if "__tensor__" in entry:
+            return entry["__tensor__"]
+        entry = list(entry.values())
+    if isinstance(entry, list):
+        return next((k for k in map(_first_tensor, entry) if k), None)
+    return None
+
+
+def _zero_stride_fitted_array(payload):
+    # The first fitted array of the scaling step (its imputer's medians, say).
+    key = _first_tensor(_config(payload)["steps"][0])
+    payload["tensors"][key] = torch.zeros(1, dtype=torch.float64).expand(10**9)
+
+
+def _deep_json(payload):
+    payload["config"] = "[" * 100_000 + "]" * 100_000
+
+
+def _declared_array(**entry):
+    def edit(payload):
+        _edit_fitted(lambda f: f.update(fake_=entry))(payload)
+
+    return edit
+
+
+# (what, how the payload is changed, a word of the error)
+CRAFTED = [
+    (
+        "a width of 10**9",
+        _edit_params(hidden_layer_sizes={"__tuple__": [10**9]}),
+        "do not fit",
+    ),
+    (
+        "a negative width",
+        _edit_params(hidden_layer_sizes={"__tuple__": [-5]}),
+        "positive",
+    ),
+    ("a zero-stride weight of 10**9 rows", _zero_stride_weight, "bytes of data"),
+    ("a zero-stride fitted array", _zero_stride_fitted_array, "bytes of data"),
+    ("JSON nested 100,000 deep", _deep_json, "damaged"),
+    (
+        "a string dtype of 200 MB a value",
+        _declared_array(__array__=["a"], kind="<U200000000", shape=[1]),
+        "holds 1 items",
+    ),
+    (
+        "a scalar of a string dtype",
+        _declared_array(__scalar__="a", dtype="<U200000000"),
+        "unsupported dtype",
+    ),
+    (
+        "an array shape of 10**9 over 1 item",
+        _declared_array(__array__=["a"], kind="U", shape=[10**9]),
+        "holds 1 items",
+    ),
+    (
+        "a class not allowed",
+        _declared_array(__object__="Popen", state={}),
+        "not allowed",
+    ),
+    ("an unknown entry", _declared_array(__code__="print(1)"), "unknown entry"),
+    (
+        "a missing fitted attribute",
+        _edit_fitted(lambda f: f.pop("classes_")),
+        "classes_",
+    ),
+    ("unknown callbacks", _edit_params(callbacks=["rm -rf"]), "damaged"),
+    (
+        "an unknown norm option",
+        _edit_params(norm_params={"__dict__": [["x", 1]]}),
+        "unknown option",
+    ),
+    ("a missing tensor", lambda p: p["tensors"].clear(), "damaged"),
+    ("tensors that are not a mapping", lambda p: p.update(tensors=[1, 2]), "damaged"),
+    (
+        "a configuration that is not JSON",
+        lambda p: p.update(config="{not json"),
+        "damaged",
+    ),
+]
+
+
+def _crafted_file(iris_pipe, tmp_path, edit, name) -> str:
+    payload = torch.load(save(iris_pipe[0], tmp_path / "m"), weights_only=True)
+    edit(payload)
+    path = tmp_path / f"{name}.sknorm"
+    torch.save(payload, path)
+    return str(path)
+
+
+def _load_in_a_small_process(paths, run_python) -> list[str]:
+    script = (
+        "import resource, sys, warnings\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2_500_000_000, 2_500_000_000))\n"
+        "warnings.simplefilter('ignore')\n"
+        "from sknorm import load\n"
+        "for path in sys.argv[1:]:\n"
+        "    try:\n"
+        "        load(path)\n"
+        "        print('LOADED')\n"
+        "    except BaseException as exc:\n"
+        "        print(type(exc).__name__, str(exc).replace(chr(10), ' '))\n"
+        "print('peak_kb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    )
+    return run_python("-c", script, *paths, timeout=300).stdout.splitlines()
+
+
+def test_crafted_files_give_one_value_error_within_bounded_memory(
+    iris_pipe, tmp_path, run_python
+):
+    paths = [
+        _crafted_file(iris_pipe, tmp_path, edit, f"case{i}")
+        for i, (_, edit, _) in enumerate(CRAFTED)
+    ]
+    empty = tmp_path / "empty.sknorm"
+    empty.write_bytes(b"")
+    whole = (tmp_path / "case0.sknorm").read_bytes()
+    truncated = tmp_path / "truncated.sknorm"
+    truncated.write_bytes(whole[:-1])
+    cases = [
+        *CRAFTED,
+        ("an empty file", None, "not a safe"),
+        ("one byte short", None, "not a safe"),
+    ]
+    lines = _load_in_a_small_process([*paths, str(empty), str(truncated)], run_python)
+    *outcomes, peak = lines
+    for (what, _, word), line in zip(cases, outcomes, strict=True):
+        assert line.startswith("ValueError"), f"{what}: {line}"
+        assert word in line, f"{what}: {line}"
+    assert int(peak.split()[1]) < 1_500_000, peak  # kB: well under the cap
