@@ -20,7 +20,7 @@ from torch import nn
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._optional import import_optional
-from ._scalers import InputScaler
+from ._scalers import AFFINE_SCALINGS, InputScaler
 from ._tabular import TabularScaler
 from .nn import Affine
 
@@ -56,11 +56,11 @@ def _affine_of(step, n_features: int) -> Affine | None:
     if isinstance(step, InputScaler):
         if step.scaler_ is None:
             return None
-        if step.method == "quantile":
+        if step.method not in AFFINE_SCALINGS:
             raise ValueError(
-                "The 'quantile' scaling is not an affine map and cannot be folded "
-                "into the exported model; export a pipeline with 'none', 'minmax', "
-                "'standard' or 'robust' scaling."
+                f"The {step.method!r} scaling is not an affine map and cannot be "
+                "folded into the exported model; export a pipeline with one of "
+                f"{', '.join(map(repr, AFFINE_SCALINGS))}."
             )
         step = step.scaler_
     ones, zeros = np.ones(n_features), np.zeros(n_features)

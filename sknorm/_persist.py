@@ -32,7 +32,7 @@ from sklearn.preprocessing import (
 from skorch.history import History
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
-from ._scalers import InputScaler
+from ._scalers import InputScaler, PiecewiseLinearEncoder, RobustClipScaler
 from ._tabular import TabularScaler
 from ._version import __version__
 
@@ -46,6 +46,8 @@ ALLOWED = {
     for c in (
         InputScaler,
         TabularScaler,
+        RobustClipScaler,
+        PiecewiseLinearEncoder,
         MinMaxScaler,
         StandardScaler,
         RobustScaler,

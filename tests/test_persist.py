@@ -13,6 +13,8 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from skorch.callbacks import EarlyStopping
 
 from sknorm import (
+    NORMS,
+    SCALINGS,
     InputScaler,
     NormMLPClassifier,
     NormMLPRegressor,
@@ -47,12 +49,8 @@ def test_joblib_round_trip(iris_pipe, tmp_path):
     )
 
 
-@pytest.mark.parametrize(
-    "scaling", ["none", "minmax", "standard", "robust", "quantile"]
-)
-@pytest.mark.parametrize(
-    "norm", ["batch", "layer", "rms", "group", "ghost", "batch_renorm"]
-)
+@pytest.mark.parametrize("scaling", SCALINGS)
+@pytest.mark.parametrize("norm", [n for n in NORMS if n != "none"])
 def test_safe_format_round_trip_classifier(tmp_path, scaling, norm):
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     pipe = make_norm_pipeline(

@@ -53,6 +53,8 @@ def test_one_hot_and_indicator_columns_stay_0_1_under_every_method(loans, method
     ]
     assert len(binary) > 10
     assert set(np.unique(out[:, binary])) == {0.0, 1.0}
+    if method == "ple":  # numbers become bin positions; categories stay 0/1
+        return
     numeric = names.tolist().index("income")
     if method == "standard":  # the numbers are scaled: mean 0 over the fit rows
         assert abs(out[:, numeric].mean()) < 1e-9
