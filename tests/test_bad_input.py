@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from _presets import FAST
 from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import NotFittedError
 
@@ -25,7 +26,6 @@ from sknorm import (
 
 X, Y = load_breast_cancer(return_X_y=True)
 X, Y = X[:120], Y[:120]
-FAST = {"hidden_layer_sizes": (8,), "max_epochs": 2, "random_state": 0}
 
 
 def _with(value, X=X):
@@ -342,7 +342,7 @@ CASES = [
         "NaN in y",
         lambda: sweep(X, np.where(np.arange(120) == 7, np.nan, Y), cv=2),
         ValueError,
-        "NaN",
+        "y is blank in 1 of 120 rows",
     ),
     (
         "sweep",

@@ -4,14 +4,13 @@ import sys
 import numpy as np
 import pytest
 import torch
+from _presets import FAST
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_breast_cancer, load_diabetes, make_regression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
 from sknorm import NormMLPClassifier, NormMLPRegressor, export, make_norm_pipeline
-
-FAST = {"hidden_layer_sizes": (32, 32), "max_epochs": 5, "random_state": 0}
 
 
 def _split(X, y):

@@ -6,6 +6,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
+from _presets import FAST
 from numpy.testing import assert_array_equal
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.pipeline import make_pipeline
@@ -22,8 +23,6 @@ from sknorm import (
     make_norm_pipeline,
     save,
 )
-
-FAST = {"hidden_layer_sizes": (16, 16), "max_epochs": 3, "random_state": 0}
 
 
 @pytest.fixture(scope="module")
