@@ -422,8 +422,6 @@ class _BaseNormMLP(BaseEstimator):
             module=MLP,
             **{f"module__{k}": v for k, v in module_params.items()},
             criterion=self._criterion,
-            # per-sample losses, reduced (and weighted) by the net's get_loss
-            criterion__reduction="none",
             optimizer=optimizer,
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -870,7 +868,7 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
     batches: a weighted fit takes as many steps per epoch as the unweighted
     data, and batch statistics (batch norm's) are not weighted. With
     ``early_stopping=True`` the validation loss is weighted alike. Without
-    weights the loss is the plain mean, as fast as before weights existed.
+    weights the loss is the criterion's own mean: no weights cost nothing.
 
     Examples
     --------

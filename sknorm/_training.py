@@ -266,28 +266,26 @@ class _KeepModeMixin:
 class _WeightedLossMixin:
     """Weigh each sample's loss when a batch's target is ``(y, sample_weight)``.
 
-    The criterion is built with ``reduction="none"`` (the estimators set it) and
-    reduced here: the plain mean without weights, as the criterion's default
-    would, and the mean of weight x loss with them. The estimators scale the
-    weights to a mean of 1 over the data, so a batch's weighted loss estimates
-    the weighted mean loss of the data, ``sum(w * l) / sum(w)``, without bias,
-    and weights of 2 take the same step sizes as duplicated rows would (exactly
-    so when one batch holds all the data). A criterion that already reduces
-    (the skorch default) is returned as it is when there are no weights.
+    Unweighted batches take skorch's path unchanged (the criterion's own mean),
+    so weights cost nothing when there are none. For a weighted batch the
+    criterion returns per-sample losses (its ``reduction`` is "none" for that
+    call) and the loss is the mean of weight x loss. The estimators scale the
+    weights to a mean of 1 over the data, so a batch's loss estimates the
+    weighted mean loss of the data, ``sum(w * l) / sum(w)``, without bias, and
+    weights of 2 take the same step sizes as duplicated rows would (exactly so
+    when one batch holds all the data).
     """
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        weight = None
-        if isinstance(y_true, (tuple, list)):
-            y_true, weight = y_true
-        loss = super().get_loss(y_pred, y_true, X=X, training=training)
-        if weight is None:
-            return loss.mean()
-        if loss.ndim == 0:
-            raise ValueError(
-                "Sample weights need a criterion with reduction='none'; this "
-                "net's criterion reduces the batch to one number."
-            )
+        if not isinstance(y_true, (tuple, list)):
+            return super().get_loss(y_pred, y_true, X=X, training=training)
+        y_true, weight = y_true
+        criterion = self.criterion_
+        reduction, criterion.reduction = criterion.reduction, "none"
+        try:
+            loss = super().get_loss(y_pred, y_true, X=X, training=training)
+        finally:
+            criterion.reduction = reduction
         return (loss * weight.reshape(-1, *([1] * (loss.ndim - 1)))).mean()
 
 

@@ -1,10 +1,16 @@
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from skorch.dataset import Dataset
 from torch.utils.data import Subset, TensorDataset
 
-from sknorm._training import SliceLoader, default_num_threads, fit_context
+from sknorm._training import (
+    ArrayDataset,
+    SliceLoader,
+    default_num_threads,
+    fit_context,
+)
 
 
 def _dataset(n=10):
@@ -109,3 +115,41 @@ def test_nets_switch_modes_only_when_needed():
     net.module_.train = lambda mode=True: calls.append(mode)
     net._set_training(True)  # already training: no recursive call
     assert calls == []
+
+
+def test_weighted_batches_pair_targets_with_their_weights():
+    X = torch.arange(12, dtype=torch.float32).reshape(6, 2)
+    data = ArrayDataset(X, torch.arange(6), torch.arange(6, dtype=torch.float32))
+    torch.manual_seed(0)
+    for Xb, (yb, wb) in SliceLoader(data, batch_size=4, shuffle=True):
+        assert torch.equal(Xb[:, 0], 2 * yb.float())
+        assert torch.equal(wb, yb.float())
+    subset = Subset(data, [1, 4])
+    [(Xb, (yb, wb))] = list(SliceLoader(subset, batch_size=4))
+    assert yb.tolist() == [1, 4] == wb.tolist()
+
+
+@pytest.mark.parametrize("indices", [None, [0, 2, 3, 5]])
+def test_sparse_rows_are_densified_per_batch(indices):
+    dense = np.eye(6, 3, dtype=np.float32)
+    data = ArrayDataset(sp.csr_matrix(dense), torch.arange(6))
+    rows = list(range(6)) if indices is None else indices
+    dataset = data if indices is None else Subset(data, indices)
+    batches = list(SliceLoader(dataset, batch_size=2))
+    for Xb, _ in batches:
+        assert Xb.layout == torch.strided and Xb.shape[0] <= 2
+    stacked = torch.cat([Xb for Xb, _ in batches])
+    assert torch.equal(stacked, torch.from_numpy(dense[rows]))
+
+
+def test_loss_is_the_plain_or_the_weighted_mean_of_per_sample_losses():
+    from sknorm._training import NetRegressor
+    from sknorm.nn import MLP
+
+    net = NetRegressor(MLP, module__n_features=1, module__n_outputs=1).initialize()
+    y_pred, y_true = torch.zeros(3, 1), torch.tensor([[1.0], [2.0], [3.0]])
+    assert net.get_loss(y_pred, y_true).item() == pytest.approx(14 / 3)
+    weight = torch.tensor([2.0, 1.0, 0.0])
+    loss = net.get_loss(y_pred, (y_true, weight))
+    assert loss.item() == pytest.approx((2 * 1 + 4) / 3)
+    assert net.criterion_.reduction == "mean"  # for the next unweighted batch
