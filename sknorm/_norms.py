@@ -23,22 +23,96 @@ __all__ = [
     "NORM_DEFAULTS",
     "BatchRenorm1d",
     "GhostBatchNorm1d",
+    "KerasBatchNorm1d",
     "all_norm_options",
     "check_norm_params",
     "make_norm",
     "norm_options",
 ]
 
-#: ``eps`` and ``momentum`` per convention. Keras' ``BatchNormalization`` has
+#: The settings of each convention. Keras' ``BatchNormalization`` has
 #: ``momentum=0.99`` (weight of the *old* running value) and ``epsilon=1e-3``;
-#: torch's ``momentum`` is the weight of the *new* batch, so 0.99 there is 0.01 here.
-NORM_DEFAULTS: dict[str, dict[str, float]] = {
-    "torch": {"eps": 1e-5, "momentum": 0.1},
-    "keras": {"eps": 1e-3, "momentum": 0.01},
+#: torch's ``momentum`` is the weight of the *new* batch, so 0.99 there is 0.01
+#: here. Keras' moving variance averages the biased batch variances, torch's the
+#: unbiased ones (n / (n - 1) larger).
+NORM_DEFAULTS: dict[str, dict[str, float | bool]] = {
+    "torch": {"eps": 1e-5, "momentum": 0.1, "biased_running_var": False},
+    "keras": {"eps": 1e-3, "momentum": 0.01, "biased_running_var": True},
 }
 
 
-class GhostBatchNorm1d(nn.BatchNorm1d):
+class KerasBatchNorm1d(nn.BatchNorm1d):
+    """torch's batch norm whose running variance can follow Keras' rule.
+
+    Training normalizes with the batch's mean and biased variance, as torch
+    and Keras both do. The running variance is updated with the *biased* batch
+    variance when ``biased_running_var`` (Keras' ``BatchNormalization``), with
+    the unbiased one otherwise (torch's :class:`torch.nn.BatchNorm1d`)::
+
+        running_var = (1 - momentum) * running_var + momentum * var_batch
+
+    At batch size 32 the two differ by a factor 32 / 31; at batch size 2 by 2.
+    In eval mode it is batch norm with the running statistics.
+
+    Parameters
+    ----------
+    num_features : int
+        Width of the layer being normalized.
+    eps : float, default=1e-5
+        Added to the variance for numerical stability.
+    momentum : float or None, default=0.1
+        Weight of each batch in the running statistics (torch's convention);
+        None is a cumulative average.
+    affine : bool, default=True
+        Learn a per-unit scale (gamma) and shift (beta).
+    biased_running_var : bool, default=True
+        Average the biased batch variances into the running variance (Keras)
+        instead of the unbiased ones (torch).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknorm.nn import KerasBatchNorm1d
+    >>> bn = KerasBatchNorm1d(1, momentum=1.0)
+    >>> _ = bn(torch.tensor([[0.0], [2.0]]))
+    >>> bn.running_var  # the biased variance of [0, 2]; torch would store 2
+    tensor([1.])
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        biased_running_var: bool = True,
+    ) -> None:
+        super().__init__(num_features, eps=eps, momentum=momentum, affine=affine)
+        self.biased_running_var = bool(biased_running_var)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and self.biased_running_var):
+            return super().forward(x)
+        if x.shape[0] < 2:
+            raise ValueError("batch norm needs at least 2 samples per training batch.")
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            factor = (
+                1.0 / float(self.num_batches_tracked)
+                if self.momentum is None
+                else self.momentum
+            )
+            self.running_mean.lerp_(x.mean(0), factor)
+            self.running_var.lerp_(x.var(0, unbiased=False), factor)
+        return nn.functional.batch_norm(
+            x, None, None, self.weight, self.bias, True, 0.0, self.eps
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, biased_running_var={self.biased_running_var}"
+
+
+class GhostBatchNorm1d(KerasBatchNorm1d):
     """Batch norm over virtual batches of ``virtual_batch_size`` rows.
 
     In training, each mini-batch is split into ``max(n // virtual_batch_size, 1)``
@@ -61,6 +135,8 @@ class GhostBatchNorm1d(nn.BatchNorm1d):
         convention); None is a cumulative average.
     affine : bool, default=True
         Learn a per-unit scale and shift.
+    biased_running_var : bool, default=False
+        Keras' running variance (see :class:`KerasBatchNorm1d`).
 
     Examples
     --------
@@ -78,8 +154,9 @@ class GhostBatchNorm1d(nn.BatchNorm1d):
         eps: float = 1e-5,
         momentum: float | None = 0.1,
         affine: bool = True,
+        biased_running_var: bool = False,
     ) -> None:
-        super().__init__(num_features, eps=eps, momentum=momentum, affine=affine)
+        super().__init__(num_features, eps, momentum, affine, biased_running_var)
         if int(virtual_batch_size) < 2:
             raise ValueError(
                 f"virtual_batch_size must be at least 2, got {virtual_batch_size}."
@@ -133,6 +210,8 @@ class BatchRenorm1d(nn.BatchNorm1d):
     warmup_steps : int, default=100
         Training steps over which the limits grow from r = 1, d = 0; 0 applies
         ``rmax`` and ``dmax`` from the first step.
+    biased_running_var : bool, default=False
+        Keras' running variance (see :class:`KerasBatchNorm1d`).
 
     Examples
     --------
@@ -152,6 +231,7 @@ class BatchRenorm1d(nn.BatchNorm1d):
         rmax: float = 3.0,
         dmax: float = 5.0,
         warmup_steps: int = 100,
+        biased_running_var: bool = False,
     ) -> None:
         super().__init__(num_features, eps=eps, momentum=momentum, affine=affine)
         if rmax < 1 or dmax < 0 or warmup_steps < 0:
@@ -162,6 +242,7 @@ class BatchRenorm1d(nn.BatchNorm1d):
         self.rmax = float(rmax)
         self.dmax = float(dmax)
         self.warmup_steps = int(warmup_steps)
+        self.biased_running_var = bool(biased_running_var)
 
     def _limits(self) -> tuple[float, float]:
         if self.warmup_steps == 0:
@@ -196,7 +277,8 @@ class BatchRenorm1d(nn.BatchNorm1d):
             )
             n = x.shape[0]
             self.running_mean.lerp_(mean, factor)
-            self.running_var.lerp_(var * n / (n - 1), factor)
+            unbiased = 1.0 if self.biased_running_var else n / (n - 1)
+            self.running_var.lerp_(var * unbiased, factor)
         y = (x - mean) / std * r + d
         if self.affine:
             y = y * self.weight + self.bias
@@ -210,18 +292,28 @@ class BatchRenorm1d(nn.BatchNorm1d):
 
 
 #: The options every norm shares, passed by the caller (the estimators'
-#: ``norm_eps``, ``norm_momentum`` and ``norm_affine``); a factory takes the
-#: ones it uses. Every other option belongs to one norm and is declared once, as
-#: a keyword argument with its default, in that norm's factory (or layer class).
-COMMON_OPTIONS = ("eps", "momentum", "affine")
+#: ``norm_eps``, ``norm_momentum`` and ``norm_affine``, and the convention's
+#: running-variance rule); a factory takes the ones it uses. Every other option
+#: belongs to one norm and is declared once, as a keyword argument with its
+#: default, in that norm's factory (or layer class).
+COMMON_OPTIONS = ("eps", "momentum", "affine", "biased_running_var")
 
 
 def _none(width: int) -> nn.Module:
     return nn.Identity()
 
 
-def _batch(width: int, *, eps: float, momentum: float | None, affine: bool):
+def _batch(
+    width: int,
+    *,
+    eps: float,
+    momentum: float | None,
+    affine: bool,
+    biased_running_var: bool,
+) -> nn.Module:
     # Per-feature statistics over the mini-batch; running mean/var in eval mode.
+    if biased_running_var:
+        return KerasBatchNorm1d(width, eps, momentum, affine, biased_running_var)
     return nn.BatchNorm1d(width, eps=eps, momentum=momentum, affine=affine)
 
 
@@ -368,7 +460,9 @@ def make_norm(
     affine : bool, default=True
         Learn a per-unit scale (gamma) and shift (beta).
     convention : {"torch", "keras"}, default="torch"
-        Where ``eps`` and ``momentum`` come from when None (``NORM_DEFAULTS``).
+        Where ``eps`` and ``momentum`` come from when None, and whether the
+        batch norms' running variance averages biased batch variances
+        (``"keras"``) or unbiased ones (``"torch"``): ``NORM_DEFAULTS``.
     **options
         The norm's own options (``norm_options(name)`` lists them with their
         defaults): ``groups`` of ``"group"``, ``virtual_batch_size`` of
@@ -395,6 +489,7 @@ def make_norm(
         "eps": defaults["eps"] if eps is None else eps,
         "momentum": defaults["momentum"] if momentum is None else momentum,
         "affine": affine,
+        "biased_running_var": defaults["biased_running_var"],
     }
     accepted = _keywords(name)
     kwargs = {k: v for k, v in {**common, **options}.items() if k in accepted}

@@ -17,6 +17,7 @@ from ._norms import (
     NORMS,
     BatchRenorm1d,
     GhostBatchNorm1d,
+    KerasBatchNorm1d,
     make_norm,
     norm_options,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Affine",
     "BatchRenorm1d",
     "GhostBatchNorm1d",
+    "KerasBatchNorm1d",
     "make_norm",
     "norm_options",
 ]
@@ -79,17 +81,21 @@ default="batch"
     dropout : float, default=0.0
         Dropout probability applied at the end of every hidden block.
     norm_eps : float or None, default=None
-        ``eps`` of the norm layers; None is torch's 1e-5.
+        ``eps`` of the norm layers; None takes it from ``norm_defaults``.
     norm_momentum : float or None, default=None
         Running-statistics momentum of the batch norms (torch's convention: the
-        weight of the current batch); None is torch's 0.1. Ignored by the
-        per-sample norms.
+        weight of the current batch); None takes it from ``norm_defaults``.
+        Ignored by the per-sample norms.
     norm_affine : bool, default=True
         Learn the norm's per-unit scale and shift.
     norm_params : dict or None, default=None
         The norm's own options, e.g. ``{"groups": 4}`` for ``norm="group"``;
         see :func:`sknorm.nn.norm_options` for each norm's options and
         defaults. Options of other norms are ignored.
+    norm_defaults : {"torch", "keras"}, default="torch"
+        The convention for ``norm_eps`` and ``norm_momentum`` left at None and
+        for the batch norms' running variance (Keras: the biased batch
+        variance); see :func:`sknorm.nn.make_norm`.
 
     Examples
     --------
@@ -126,6 +132,7 @@ default="batch"
         norm_momentum: float | None = None,
         norm_affine: bool = True,
         norm_params: dict | None = None,
+        norm_defaults: str = "torch",
     ) -> None:
         super().__init__()
         if norm not in NORMS:
@@ -150,6 +157,7 @@ default="batch"
                 eps=norm_eps,
                 momentum=norm_momentum,
                 affine=norm_affine,
+                convention=norm_defaults,
                 **(norm_params or {}),
             )
             if norm_position == "before":

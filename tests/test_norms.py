@@ -1,9 +1,10 @@
+import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
 from torch import nn
 
-from sknorm.nn import BatchRenorm1d, GhostBatchNorm1d, make_norm
+from sknorm.nn import BatchRenorm1d, GhostBatchNorm1d, KerasBatchNorm1d, make_norm
 
 
 def _x(n=32, c=6, seed=0):
@@ -160,3 +161,35 @@ def test_batch_renorm_bad_limits(kwargs, match):
 def test_ghost_virtual_batch_size_must_be_at_least_2():
     with pytest.raises(ValueError, match="virtual_batch_size"):
         GhostBatchNorm1d(3, virtual_batch_size=1)
+
+
+def test_keras_batch_norm_running_variance_is_the_biased_batch_variance():
+    # Keras: moving_var = momentum_k * moving_var + (1 - momentum_k) * var_biased,
+    # with momentum_k = 0.99, i.e. torch's momentum 0.01; torch would average
+    # the unbiased variances (n / (n - 1) larger).
+    torch.manual_seed(0)
+    keras = make_norm("batch", 4, convention="keras").train()
+    plain = make_norm("batch", 4, momentum=0.01, eps=1e-3).train()
+    assert isinstance(keras, KerasBatchNorm1d) and type(plain) is torch.nn.BatchNorm1d
+    mean, var = torch.zeros(4), torch.ones(4)
+    for n in (2, 5, 32):
+        x = torch.randn(n, 4) * 3 + 1
+        out_keras, out_plain = keras(x), plain(x)
+        # The same normalization of the batch itself ...
+        assert_allclose(out_keras.detach(), out_plain.detach(), atol=1e-6)
+        mean = 0.99 * mean + 0.01 * x.mean(0)
+        var = 0.99 * var + 0.01 * x.var(0, unbiased=False)
+    # ... and Keras' running statistics, not torch's.
+    assert_allclose(keras.running_mean, mean, rtol=1e-6)
+    assert_allclose(keras.running_var, var, rtol=1e-6)
+    assert not np.allclose(plain.running_var, var, rtol=1e-4)
+
+
+@pytest.mark.parametrize("norm", ["ghost", "batch_renorm"])
+def test_keras_convention_reaches_every_batch_norm(norm):
+    x = torch.randn(8, 3)
+    keras = make_norm(norm, 3, convention="keras", virtual_batch_size=8).train()
+    keras(x)
+    assert keras.biased_running_var
+    expected = 0.99 * torch.ones(3) + 0.01 * x.var(0, unbiased=False)
+    assert_allclose(keras.running_var, expected, rtol=1e-5)
