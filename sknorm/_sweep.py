@@ -119,20 +119,20 @@ def _check_target(y) -> None:
 
 
 def _label_kind(y) -> str | None:
-    """What kind of labels ``y`` holds ("text labels", "booleans", "categories"),
-    or None when it holds numbers."""
+    """What kind of labels ``y`` holds ("text labels", "boolean values",
+    "categories"), or None when it holds numbers."""
     if isinstance(getattr(y, "dtype", None), pd.CategoricalDtype):
         return "categories"
     values = np.asarray(y)
     if values.dtype.kind == "b":
-        return "booleans"
+        return "boolean values"
     if values.dtype.kind not in "OSU":
         return None
     inferred = pd.api.types.infer_dtype(values.ravel(), skipna=True)
     if inferred in _NUMBER_VALUES:
         return None
     if inferred in ("string", "bytes", "boolean"):
-        return "booleans" if inferred == "boolean" else "text labels"
+        return "boolean values" if inferred == "boolean" else "text labels"
     raise ValueError(
         f"{_target_name(y)} mixes kinds of values ({inferred}); make it all "
         "numbers or all labels."
@@ -187,7 +187,7 @@ def _resolve_task(y, task: str) -> tuple[str, str]:
                 f"sweep() supports one column of labels; y has {np.shape(y)[1]}."
             )
         n_values = np.unique(np.asarray(y, dtype=object).ravel()).size
-        return "classification", f"y holds {labels} ({n_values:,} distinct values)"
+        return "classification", f"y holds {n_values:,} distinct {labels}"
     return _numeric_task(np.asarray(y, dtype=np.float64))
 
 

@@ -1,21 +1,30 @@
 """The ``sknorm`` command: ``sknorm sweep`` runs the normalization sweep.
 
 It cross-validates every input scaling x hidden norm combination on a CSV file
-(or on scikit-learn's breast cancer data), prints the table and writes a report
-directory: ``results.csv``, ``curves.csv``, ``heatmap.png``, ``curves.png`` and
-``report.md``. Needs the ``report`` extra (``pip install 'sknorm[report]'``).
+(or on scikit-learn's breast cancer data), prints the task it chose and the
+table, and writes a report directory: ``results.csv``, ``curves.csv``,
+``heatmap.png``, ``curves.png`` and ``report.md``. A CSV is read as it comes:
+the separator sniffed, a pandas index column dropped, text columns as
+categories, ISO dates as dates, blanks as missing values. Needs the ``report``
+extra (``pip install 'sknorm[report]'``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import csv
+import io
+import re
 import shlex
 import sys
 import time
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import sklearn
 import skorch
 import torch
@@ -23,17 +32,30 @@ from sklearn.datasets import load_breast_cancer
 
 from ._norms import NORMS
 from ._optional import import_optional
-from ._pipeline import DEFAULT_NORMS, DEFAULT_SCALINGS
+from ._pipeline import DEFAULT_NORMS, DEFAULT_SCALINGS, SCALE_STEP
 from ._plotting import plot_curves, plot_score_heatmap
 from ._scalers import SCALINGS
-from ._sweep import CANDIDATE_COLUMNS, TABLE_COLUMNS, TASKS, sweep
+from ._sweep import (
+    CANDIDATE_COLUMNS,
+    TABLE_COLUMNS,
+    TASKS,
+    _check_target,
+    _resolve_task,
+    sweep,
+)
+from ._tabular import COLUMN_KINDS, TabularScaler, column_kind
 from ._version import __version__
 
 __all__ = ["main"]
 
 DEFAULT_OUT = "sknorm-report"
 #: What the command needs beyond sknorm's own dependencies: the report extra.
-REPORT_PACKAGES = ("pandas", "matplotlib", "tqdm")
+REPORT_PACKAGES = ("matplotlib", "tqdm")
+#: Separators the sniffer chooses from, and how much of the file it reads.
+SEPARATORS = ",;\t|"
+SNIFF_CHARS = 64 * 1024
+#: The default encoding: UTF-8, with or without the byte-order mark Excel writes.
+DEFAULT_ENCODING = "utf-8-sig"
 #: The command's network defaults: small enough for the 3 x 3 x 5-fold sweep on
 #: the breast cancer data to take well under two minutes on two cores.
 DEFAULT_EPOCHS = 30
@@ -109,14 +131,45 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _columns(text: str) -> list[str]:
+    names = [v.strip() for v in text.split(",") if v.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected column names; got {text!r}")
+    return list(dict.fromkeys(names))
+
+
 def _add_data_arguments(group) -> None:
     group.add_argument("--csv", metavar="PATH", type=Path, help="CSV file to load")
     group.add_argument(
         "--target",
         metavar="COLUMN",
-        help="the CSV's target column; every other column is a numeric feature",
+        help="the CSV's target column; every other column is a feature (numbers, "
+        "text as categories, ISO dates as dates, blanks as missing values)",
     )
-    group.add_argument("--task", choices=TASKS, default="auto", help="the task")
+    group.add_argument(
+        "--task",
+        choices=TASKS,
+        default="auto",
+        help="the task; auto: text and boolean targets are classes, and numbers "
+        "are when they are whole with few distinct values (see sknorm.sweep)",
+    )
+    group.add_argument(
+        "--sep",
+        metavar="CHAR",
+        help="the CSV's separator (default: sniffed from the first lines)",
+    )
+    group.add_argument(
+        "--decimal", default=".", metavar="CHAR", help="the CSV's decimal mark"
+    )
+    group.add_argument(
+        "--encoding", default=DEFAULT_ENCODING, help="the CSV's text encoding"
+    )
+    group.add_argument(
+        "--drop",
+        type=_columns,
+        metavar="COLUMNS",
+        help="comma-separated columns to leave out, e.g. id,name",
+    )
 
 
 def _add_sweep_arguments(group) -> None:
@@ -183,28 +236,118 @@ def _listing(names, limit: int = 8) -> str:
     return ", ".join(names[:limit]) + more
 
 
-def _pandas():
-    return import_optional("pandas", "report", "sknorm sweep")
-
-
-def _read_csv(path: Path):
-    """The CSV file as a DataFrame, or an InputError that says why not."""
-    pd = _pandas()
+def _sample(path: Path, encoding: str) -> str:
+    """The file's first complete lines, up to :data:`SNIFF_CHARS` characters."""
     if not path.exists():
         raise InputError(f"CSV file not found: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a folder, not a CSV file")
     try:
-        return pd.read_csv(path)
+        with path.open(encoding=encoding, newline="") as file:
+            sample = file.read(SNIFF_CHARS)
+    except LookupError:
+        raise InputError(f"unknown encoding {encoding!r}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(_decode_error(path, encoding, exc)) from None
+    if not sample.strip():
+        raise InputError(f"CSV file {path} is empty")
+    complete = sample[: sample.rfind("\n") + 1]
+    return complete or sample
+
+
+def _decode_error(path: Path, encoding: str, exc: UnicodeDecodeError) -> str:
+    return (
+        f"cannot read {path} as {encoding} text ({exc.reason} at byte "
+        f"{exc.start}); give its encoding, e.g. --encoding latin-1"
+    )
+
+
+def _sniff(sample: str) -> str:
+    """The separator of the sample's lines, from :data:`SEPARATORS`; "," if unclear."""
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=SEPARATORS).delimiter
+    except csv.Error:
+        return ","
+
+
+def _check_header(names: list[str], path: Path) -> None:
+    """An InputError naming every column name used twice or more."""
+    places: dict[str, list[int]] = {}
+    for number, name in enumerate(names, start=1):
+        if name.strip():
+            places.setdefault(name, []).append(number)
+    repeated = [
+        f"{name!r} (columns {', '.join(map(str, numbers))})"
+        for name, numbers in places.items()
+        if len(numbers) > 1
+    ]
+    if repeated:
+        raise InputError(
+            f"duplicate column names in {path}: {', '.join(repeated)}; rename them"
+        )
+
+
+def _read_csv(path: Path, sep: str | None, encoding: str, decimal: str):
+    """``(frame, separator, header)``: the CSV file read as text and values."""
+    sample = _sample(path, encoding)
+    sep = sep or _sniff(sample)
+    header = next(csv.reader(io.StringIO(sample), delimiter=sep), [])
+    _check_header([name.strip() for name in header], path)
+    try:
+        frame = pd.read_csv(
+            path, sep=sep, encoding=encoding, decimal=decimal, skipinitialspace=True
+        )
     except pd.errors.EmptyDataError:
         raise InputError(f"CSV file {path} is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError) as exc:
+    except UnicodeDecodeError as exc:
+        raise InputError(_decode_error(path, encoding, exc)) from None
+    except (pd.errors.ParserError, OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc
         raise InputError(f"cannot read CSV file {path}: {reason}") from None
+    return frame, sep, header
+
+
+def _is_row_numbers(column) -> bool:
+    """Whether ``column`` holds a distinct whole number per row: an index."""
+    return bool(
+        pd.api.types.is_integer_dtype(column)
+        and column.notna().all()
+        and column.is_unique
+        and (column >= 0).all()
+    )
+
+
+def _drop_index(frame, header: list[str], path: Path):
+    """``frame`` without a leading nameless column of row numbers, which is the
+    index pandas writes (``to_csv`` with ``index=True``), and the note saying so."""
+    first = frame.columns[0]
+    nameless = bool(header) and not header[0].strip()
+    if not nameless or frame.shape[1] < 2 or not _is_row_numbers(frame[first]):
+        return frame, []
+    note = (
+        f"the first column of {path} has no name and holds row numbers "
+        f"({frame[first].min()}..{frame[first].max()}): read as the index, not "
+        "used as a feature"
+    )
+    print(f"note: {note}", file=sys.stderr)
+    return frame.drop(columns=[first]), [(str(first), "row numbers, an index")]
+
+
+def _drop_columns(frame, drop: list[str], target: str, path: Path):
+    """``frame`` without the ``--drop`` columns, each of which must exist."""
+    unknown = [name for name in drop if name not in frame.columns]
+    if unknown:
+        raise InputError(
+            f"--drop names columns not in {path}: {_listing(unknown)}; its "
+            f"columns are {_listing(frame.columns)}"
+        )
+    if target in drop:
+        raise InputError(f"--drop names the target column {target!r}")
+    return frame.drop(columns=drop), [(name, "--drop") for name in drop]
 
 
 def _split_target(frame, target: str, path: Path):
-    """``X, y``: every other column and the target column, both checked."""
+    """``X, y``: every other column and the target column."""
     if target not in frame.columns:
         raise InputError(
             f"target column {target!r} not found in {path}; its columns are "
@@ -213,45 +356,50 @@ def _split_target(frame, target: str, path: Path):
     if frame.empty:
         raise InputError(f"CSV file {path} has a header but no data rows")
     X = frame.drop(columns=[target])
-    y = frame[target]
     if X.shape[1] == 0:
         raise InputError(f"CSV file {path} has no feature columns besides {target!r}")
-    _check_features(X, path)
-    if y.isna().any():
-        raise InputError(
-            f"target column {target!r} has {int(y.isna().sum())} missing values"
-        )
-    return X, y
+    return X, frame[target]
 
 
-def _check_features(X, path: Path) -> None:
-    """Numeric, finite, complete feature columns, or an InputError naming them."""
-    is_numeric = _pandas().api.types.is_numeric_dtype
-    non_numeric = [c for c in X.columns if not is_numeric(X[c])]
-    if non_numeric:
-        raise InputError(
-            f"feature columns must be numeric; non-numeric columns in {path}: "
-            f"{_listing(non_numeric)} (encode or drop them)"
-        )
-    missing = X.columns[X.isna().any()].tolist()
-    if missing:
-        raise InputError(
-            f"feature columns with missing values in {path}: {_listing(missing)}"
-        )
-    infinite = X.columns[np.isinf(X.to_numpy(dtype=float)).any(axis=0)].tolist()
-    if infinite:
-        raise InputError(
-            f"feature columns with infinite values in {path}: {_listing(infinite)}"
-        )
+def _number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
 
 
-def _load_csv(path: Path, target: str):
-    X, y = _split_target(_read_csv(path), target, path)
+def _typed(name: str, column):
+    """A text column as what its values are: dates when every non-blank value is
+    an ISO 8601 date, else categories; numbers mixed with text are an error."""
+    if pd.api.types.infer_dtype(column, skipna=True) != "string":
+        return column
+    text = column.dropna()
+    numbers = pd.to_numeric(text, errors="coerce")
+    if numbers.notna().any():  # pandas reads a column of numbers only as numbers
+        mixed = text.astype(object).where(numbers.isna(), numbers.map(_number))
+        try:
+            column_kind(name, mixed)
+        except (ValueError, TypeError) as exc:
+            commas = pd.to_numeric(text.str.replace(",", "."), errors="coerce")
+            hint = " (decimal commas? give --decimal ,)" if commas.notna().all() else ""
+            raise InputError(f"{exc}{hint}") from None
+    dates = pd.to_datetime(column, format="ISO8601", errors="coerce", utc=True)
+    if dates.notna().sum() == text.size:
+        return dates
+    return column.astype("category")
+
+
+def _load_csv(args):
+    """``X, y, description, notes``: the ``--csv`` file, ready for the sweep."""
+    path, target = args.csv, args.target
+    frame, sep, header = _read_csv(path, args.sep, args.encoding, args.decimal)
+    frame, notes = _drop_index(frame, header, path)
+    frame, dropped = _drop_columns(frame, args.drop or [], target, path)
+    X, y = _split_target(frame, target, path)
+    X = pd.DataFrame({name: _typed(str(name), X[name]) for name in X.columns})
+    separator = "" if sep == "," else f" (separator {sep!r})"
     description = (
-        f"`{path}`, target column `{target}`: {X.shape[0]} samples x "
-        f"{X.shape[1]} features"
+        f"{_code(str(path))}{separator}, target column {_code(target)}: "
+        f"{X.shape[0]} samples x {X.shape[1]} features"
     )
-    return X, y, description
+    return X, y, description, notes + dropped
 
 
 def _load_default():
@@ -266,17 +414,37 @@ def _load_default():
 
 
 def _load_data(args):
-    """``X, y, description``: the ``--csv`` file or the breast cancer data."""
+    """``X, y, description, notes``: the ``--csv`` file or the breast cancer
+    data; the notes are ``(column, why)`` for the columns left out."""
     if args.csv is None:
         if args.target is not None:
             raise InputError("--target needs --csv")
-        return _load_default()
+        return (*_load_default(), [])
     if args.target is None:
         raise InputError("--csv needs --target COLUMN")
-    return _load_csv(args.csv, args.target)
+    return _load_csv(args)
 
 
 # -- output ------------------------------------------------------------------------
+#: What Markdown reads as markup, anywhere on a line (a backslash makes it text).
+_MARKUP = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~&])")
+
+
+def _md(text: str) -> str:
+    """``text`` as literal Markdown: every markup character escaped, so that a
+    column named ``# heading`` or ``![x](http://h/p.png)`` stays text."""
+    return _MARKUP.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span, whatever backticks it holds."""
+    text = " ".join(str(text).split())
+    runs = re.findall(r"`+", text)
+    fence = "`" * (max(map(len, runs), default=0) + 1)
+    pad = " " if text[:1] in "` " or text[-1:] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _display_table(table, scoring: str):
     """The result table with readable headers and rounded numbers, as strings."""
     rank_first = ["rank", *(c for c in TABLE_COLUMNS if c != "rank")]
@@ -324,6 +492,74 @@ def _markdown_table(frame) -> str:
     return "\n".join([header, rule, *rows])
 
 
+def _blanks(scaler, name: str, kind: str) -> str:
+    """How the blanks of a numeric or date column are filled, or ""."""
+    if scaler.missing_share_[name] == 0:
+        return ""
+    impute = scaler.transformer_.named_transformers_["numeric"]["impute"]
+    column = f"{name}_days" if kind == "date" else name
+    median = impute.statistics_[list(impute.feature_names_in_).index(column)]
+    if kind == "date":
+        median = str(np.datetime64("1970-01-01", "D") + round(float(median)))
+    else:
+        median = f"{median:,.6g}"
+    marked = ", marked in a 0/1 column" if scaler.missing_indicators else ""
+    return f"blanks filled with the median ({median}){marked}; "
+
+
+def _category_treatment(encoder, name: str) -> str:
+    """Categories kept, and the infrequent group when there is one."""
+    index = list(encoder.feature_names_in_).index(name)
+    categories = list(encoder.categories_[index])
+    infrequent = encoder.infrequent_categories_[index]
+    infrequent = [] if infrequent is None else list(infrequent)
+    text = f"one-hot, {len(categories) - len(infrequent)} categories kept"
+    if any(pd.isna(c) for c in categories):
+        text += " (a blank is a category)"
+    if infrequent:
+        examples = ", ".join(_md(c) for c in infrequent[:5])
+        more = ", ..." if len(infrequent) > 5 else ""
+        text += (
+            f"; {len(infrequent)} rarer ones share one infrequent column "
+            f"({examples}{more}), as do values first seen at predict"
+        )
+    return text
+
+
+def _treatment(scaler, name: str, kind: str) -> str:
+    """How the fitted :class:`TabularScaler` turns column ``name`` into inputs."""
+    scaled = "not scaled" if scaler.method == "none" else f"scaled ({scaler.method})"
+    if kind == "numeric":
+        return _blanks(scaler, name, kind) + scaled
+    if kind == "date":
+        parts = ", ".join(scaler.date_parts_[name])
+        return f"{_blanks(scaler, name, kind)}became {parts}; {scaled}"
+    encoder = scaler.transformer_.named_transformers_["categories"]
+    return _category_treatment(encoder, name)
+
+
+def _columns_section(result, left_out) -> list[str]:
+    """Report lines: how the best pipeline's scaler treated each column."""
+    scaler = result.best_estimator.named_steps[SCALE_STEP]
+    if not isinstance(scaler, TabularScaler):
+        return []
+    lines = [
+        "## Columns",
+        "",
+        "How the best pipeline turns each column into network inputs, fitted on "
+        "all the rows (inside each CV fold, on that fold's training rows).",
+        "",
+        "| column | kind | missing | treatment |",
+        "|:---|:---|---:|:---|",
+    ]
+    for name, kind in scaler.column_kinds_.items():
+        share = f"{scaler.missing_share_[name]:.1%}"
+        treatment = _treatment(scaler, name, kind)
+        lines.append(f"| {_md(name)} | {kind} | {share} | {treatment} |")
+    lines += ["", *(f"- {_md(name)}: not used ({why})" for name, why in left_out)]
+    return [*lines, ""] if left_out else lines
+
+
 def _best_line(result) -> str:
     best = result.table.iloc[0]
     return (
@@ -340,16 +576,18 @@ def _versions() -> str:
     )
 
 
-def _report(result, *, out: Path, description, command, settings, elapsed) -> str:
+def _report(
+    result, *, out: Path, description, left_out, command, settings, elapsed
+) -> str:
     cv = result.search.cv
     lines = [
         "# sknorm normalization sweep",
         "",
         f"- **Data set:** {description}",
-        f"- **Task:** {result.task} with "
+        f"- **Task:** {result.task} ({_md(result.task_reason)}) with "
         f"`{type(result.best_estimator[-1]).__name__}`, {settings}",
         f"- **Cross-validation:** `{cv!r}`, scoring {result.scoring}",
-        f"- **Command:** `{command}`",
+        f"- **Command:** {_code(command)}",
         f"- **Version:** {_versions()}",
         f"- **Run time:** {elapsed:.1f} s",
         f"- **Best candidate:** {_best_line(result)}; refit on all the data",
@@ -363,6 +601,7 @@ def _report(result, *, out: Path, description, command, settings, elapsed) -> st
         "",
         "![Mean CV score by input scaling and hidden norm](heatmap.png)",
         "",
+        *_columns_section(result, left_out),
     ]
     if result.curves is not None:
         lines += [
@@ -481,16 +720,53 @@ def _settings(args) -> str:
     )
 
 
+def _task_line(y, task: str) -> str:
+    """The task :func:`sknorm.sweep` will choose, and why, in one line."""
+    try:
+        _check_target(y)
+        chosen, reason = _resolve_task(y, task)
+    except ValueError as exc:
+        raise InputError(_one_line(exc)) from None
+    return f"Task: {chosen} ({'--task ' + task if task != 'auto' else reason})"
+
+
+def _columns_line(X, left_out) -> str:
+    """How many columns of each kind the sweep will see, in one line."""
+    try:
+        kinds = [column_kind(str(name), X[name]) for name in X.columns]
+    except (ValueError, TypeError) as exc:
+        raise InputError(_one_line(exc)) from None
+    counts = ", ".join(f"{kinds.count(k)} {k}" for k in COLUMN_KINDS if k in kinds)
+    unused = f"; not used: {_listing(n for n, _ in left_out)}" if left_out else ""
+    return f"Columns: {counts}{unused}"
+
+
+@contextlib.contextmanager
+def _warnings_as_lines(prefix: str) -> Iterator:
+    """Show each warning as one line on stderr, ``prefix: warning: ...``."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prefix}: warning: {message}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def _run_sweep(args, command: str) -> int:
     _check_report_extra()
-    X, y, description = _load_data(args)
+    X, y, description, left_out = _load_data(args)
     print(f"Data: {description.replace('`', '')}", flush=True)
+    if isinstance(X, pd.DataFrame):
+        print(_columns_line(X, left_out), flush=True)
+    print(_task_line(y, args.task), flush=True)
     result, elapsed = _run(args, X, y)
     _print_results(result, args, elapsed)
     written = _write_outputs(
         result,
         args.out,
         description=description,
+        left_out=left_out,
         command=command,
         settings=_settings(args),
         elapsed=elapsed,
@@ -520,7 +796,8 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     args = parser.parse_args(argv)
     command = " ".join([parser.prog, shlex.join(argv)]).strip()
     try:
-        return _run_sweep(args, command)
+        with _warnings_as_lines(f"{parser.prog} {args.command}"):
+            return _run_sweep(args, command)
     except InputError as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -200,7 +200,7 @@ def test_resolve_task_on_sklearn_data(request, data, task, reason):
         (np.tile([0, 1, 2, 3], 5), "classification", "4 distinct whole-number"),
         (np.tile([1.0, 2.0, 3.0, 4.0], 4), "regression", "fewer than 5"),
         (np.tile([0.5, 1.25, -3.0, 2.0], 5), "regression", "not whole (e.g. 0.5)"),
-        (np.tile(["a", "b", "c"], 5), "classification", "text labels (3 distinct"),
+        (np.tile(["a", "b", "c"], 5), "classification", "3 distinct text labels"),
         (pd.Series(["x", "y"] * 5, dtype="category"), "classification", "categor"),
         (pd.Series([True, False] * 5, dtype="boolean"), "classification", "boolean"),
         (np.tile([True, False], 5), "classification", "boolean"),
@@ -298,7 +298,7 @@ def test_sweep_on_a_raw_frame_predicts_raw_rows(loans):
     (X, y), (X_new, _) = loans
     result = sweep(X, y, scalings=["minmax", "standard"], norms=["layer"], cv=2, **FAST)
     assert result.task == "classification"
-    assert result.task_reason == "y holds text labels (2 distinct values)"
+    assert result.task_reason == "y holds 2 distinct text labels"
     scaler = result.best_estimator.named_steps["scale"]
     assert isinstance(scaler, TabularScaler)
     assert scaler.column_kinds_["opened"] == "date"
