@@ -176,9 +176,10 @@ def _add_sweep_arguments(group) -> None:
     group.add_argument(
         "--scalings",
         type=_names(SCALINGS),
-        default=",".join(DEFAULT_SCALINGS),
+        default=None,
         metavar="LIST",
-        help=f"input scalings to try, from {','.join(SCALINGS)}",
+        help=f"input scalings to try, from {','.join(SCALINGS)} (by default "
+        "without none when there is a date column, which must be scaled)",
     )
     group.add_argument(
         "--norms",
@@ -730,15 +731,37 @@ def _task_line(y, task: str) -> str:
     return f"Task: {chosen} ({'--task ' + task if task != 'auto' else reason})"
 
 
-def _columns_line(X, left_out) -> str:
-    """How many columns of each kind the sweep will see, in one line."""
+def _kinds(X) -> dict[str, str]:
+    """Each column's kind, as the sweep's :class:`TabularScaler` will read it."""
+    if not isinstance(X, pd.DataFrame):
+        return {}
     try:
-        kinds = [column_kind(str(name), X[name]) for name in X.columns]
+        return {str(name): column_kind(str(name), X[name]) for name in X.columns}
     except (ValueError, TypeError) as exc:
         raise InputError(_one_line(exc)) from None
-    counts = ", ".join(f"{kinds.count(k)} {k}" for k in COLUMN_KINDS if k in kinds)
+
+
+def _columns_line(kinds: dict[str, str], left_out) -> str:
+    """How many columns of each kind the sweep will see, in one line."""
+    found = list(kinds.values())
+    counts = ", ".join(f"{found.count(k)} {k}" for k in COLUMN_KINDS if k in found)
     unused = f"; not used: {_listing(n for n, _ in left_out)}" if left_out else ""
     return f"Columns: {counts}{unused}"
+
+
+def _scalings(args, kinds: dict[str, str]) -> list[str]:
+    """``--scalings``, or the default ones, without "none" when a date column
+    needs scaling (with a note saying so)."""
+    if args.scalings is not None:
+        return args.scalings
+    dates = [name for name, kind in kinds.items() if kind == "date"]
+    if not dates:
+        return list(DEFAULT_SCALINGS)
+    print(
+        f"note: scaling 'none' left out: date column {dates[0]!r} must be scaled",
+        file=sys.stderr,
+    )
+    return [name for name in DEFAULT_SCALINGS if name != "none"]
 
 
 @contextlib.contextmanager
@@ -757,8 +780,10 @@ def _run_sweep(args, command: str) -> int:
     _check_report_extra()
     X, y, description, left_out = _load_data(args)
     print(f"Data: {description.replace('`', '')}", flush=True)
-    if isinstance(X, pd.DataFrame):
-        print(_columns_line(X, left_out), flush=True)
+    kinds = _kinds(X)
+    if kinds:
+        print(_columns_line(kinds, left_out), flush=True)
+    args.scalings = _scalings(args, kinds)
     print(_task_line(y, args.task), flush=True)
     result, elapsed = _run(args, X, y)
     _print_results(result, args, elapsed)

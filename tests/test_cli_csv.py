@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sknorm.cli import _load_data, build_parser, main
+from sknorm.cli import _kinds, _load_data, _scalings, build_parser, main
 
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
@@ -172,6 +172,20 @@ def _run(capsys, csv, *args):
     out = csv.parent / "report"
     assert main(["sweep", "--csv", str(csv), *args, *TINY, "--out", str(out)]) == 0
     return capsys.readouterr(), (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_cli_default_scalings_leave_none_out_for_a_date(tmp_path, capsys):
+    csv = _write(tmp_path / "d.csv", "a,when,y\n1,2020-01-02,x\n2,2021-05-06,z\n")
+    args = build_parser().parse_args(["sweep", "--csv", str(csv), "--target", "y"])
+    X, _, _, _ = _load_data(args)
+    assert _scalings(args, _kinds(X)) == ["minmax", "standard"]
+    assert "scaling 'none' left out: date column 'when'" in capsys.readouterr().err
+    args.scalings = ["none"]
+    assert _scalings(args, _kinds(X)) == ["none"]  # asked for: the sweep refuses
+    tiny = [*TINY[: TINY.index("--scalings")], "--scalings", "none"]
+    assert main(["sweep", "--csv", str(csv), "--target", "y", *tiny]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "Date column 'when' must be scaled, but scalings include 'none'" in line
 
 
 def test_cli_integer_price_is_a_regression(tmp_path, capsys):
