@@ -23,6 +23,10 @@ QUICK_RUNS = {
         ["--quick"],
         ["| norm | callback | epoch s (dur) | callback ms/epoch |"],
     ),
+    "bench_imbalanced.py": (
+        ["--quick"],
+        ["| model | balanced accuracy | minority recall | fit s |"],
+    ),
     "bench_gpu.py": (
         ["--epochs", "2", "--n-samples", "4000"],
         ["| way | norm | s/epoch | vs hand-written loop |"],
