@@ -27,6 +27,14 @@ QUICK_RUNS = {
         ["--quick"],
         ["| model | balanced accuracy | minority recall | fit s |"],
     ),
+    "bench_quality.py": (
+        ["--quick"],
+        ["| set | sknorm_default | sknorm_sweep_best |", "**mean rank**"],
+    ),
+    "bench_defaults.py": (
+        ["--quick"],
+        ["| recipe | mean rank | mean fit s |", "| set | current | es |"],
+    ),
     "bench_gpu.py": (
         ["--epochs", "2", "--n-samples", "4000"],
         ["| way | norm | s/epoch | vs hand-written loop |"],
