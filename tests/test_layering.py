@@ -32,6 +32,7 @@ LAYERS = {
     "_training": 2,
     "_estimators": 2,
     "callbacks": 2,
+    "_packed": 2,  # torch only: the packed engine
     # 3. the estimators in a pipeline and a grid
     "_pipeline": 3,
     # 4. tools built on fitted estimators: sweep, plots, persistence, export
@@ -65,6 +66,7 @@ FORBIDDEN = {
     "nn": {"sklearn", "skorch"},  # torch only
     "_scalers": {"torch", "skorch"},  # scikit-learn only
     "_tabular": {"torch", "skorch"},  # scikit-learn and pandas only
+    "_packed": {"sklearn", "skorch"},  # torch only
 }
 
 #: Calls that import the module named by their first (string) argument.

@@ -1,0 +1,838 @@
+"""The packed engine: many independent MLPs of the same widths trained at once.
+
+Torch only (no scikit-learn): :class:`PackedMLP` stacks K members'
+:class:`sknorm.nn.MLP` weights as ``(K, in, out)`` tensors and runs them with
+batched matrix products on ``(K, B, d)`` batches; :func:`train_packed` trains
+them with one hand-written Adam step for all members. Members share nothing:
+each keeps its own initialization, data, shuffles, dropout masks, norm (and
+batch-norm statistics), learning rate, weight decay, early-stopping state and
+divergence state. The scikit-learn search that drives it is
+:class:`sknorm._search.PackedSearchCV`; the estimators never import this module.
+
+Why it pays: a small tabular fit spends its time on per-step overhead (Python,
+dispatch, optimizer bookkeeping), not arithmetic; K members in one stacked
+product pay that overhead once per step instead of K times, and the bigger
+products keep several cores busy.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ._norms import BatchRenorm1d, GhostBatchNorm1d
+from ._training import SliceLoader, fit_context
+from .nn import MLP
+
+__all__ = ["PackedMLP", "PackedRun", "seeded_member", "train_packed"]
+
+#: Adam's defaults, as the estimators' ``optimizer="adam"`` uses them.
+BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-8
+#: Rows per chunk of an evaluation-mode pass (held-out and early-stopping losses).
+EVAL_CHUNK = 4096
+
+
+def seeded_member(module_params: dict, seed: int) -> tuple[MLP, torch.Generator]:
+    """The MLP an estimator's fit with ``seed`` starts from, and its RNG after.
+
+    As ``fit_context(seed, ...)`` does for a fit, the module is built right
+    after ``torch.manual_seed(seed)`` on a private copy of torch's RNG; the
+    returned generator holds that RNG's state after the initialization, so the
+    member's shuffles and dropout masks are drawn from the stream its
+    individual fit would draw them from.
+
+    Parameters
+    ----------
+    module_params : dict
+        Keyword arguments of :class:`sknorm.nn.MLP`.
+    seed : int
+        The fit's seed.
+
+    Returns
+    -------
+    module : MLP
+        The initialized network.
+    generator : torch.Generator
+        The member's private RNG.
+
+    Examples
+    --------
+    >>> from sknorm._packed import seeded_member
+    >>> a, _ = seeded_member({"n_features": 3, "n_outputs": 2}, seed=0)
+    >>> b, _ = seeded_member({"n_features": 3, "n_outputs": 2}, seed=0)
+    >>> bool((a.output.weight == b.output.weight).all())
+    True
+    """
+    generator = torch.Generator()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        module = MLP(**module_params)
+        generator.set_state(torch.get_rng_state())
+    return module, generator
+
+
+# -- which rows of a batch each member has -------------------------------------------
+@dataclass
+class _Rows:
+    """Members' rows in a padded ``(K, B, ...)`` batch: member k's first
+    ``sizes[k]`` rows are real, the rest padding (masked out everywhere)."""
+
+    sizes: torch.Tensor  # (K,) long
+    mask: torch.Tensor = field(init=False)  # (K, B, 1) float
+    count: torch.Tensor = field(init=False)  # (K, 1, 1) float, at least 1
+    width: int = 0
+
+    def __post_init__(self) -> None:
+        rows = torch.arange(self.width)
+        self.mask = (rows[None, :] < self.sizes[:, None]).float().unsqueeze(2)
+        self.count = self.sizes.clamp(min=1).float().view(-1, 1, 1)
+
+    @property
+    def active(self) -> torch.Tensor:
+        return self.sizes > 0
+
+    def narrow(self, start: int, length: int) -> _Rows:
+        return _Rows(self.sizes.narrow(0, start, length), width=self.width)
+
+    def segments(self, virtual_batch_size: int | None) -> torch.Tensor:
+        """One-hot ``(K, B, G)`` of each real row's (virtual) batch: what
+        :class:`GhostBatchNorm1d`'s ``tensor_split`` makes; one batch when
+        ``virtual_batch_size`` is None."""
+        if virtual_batch_size is None:
+            return self.mask
+        n = self.sizes.clamp(min=1)
+        chunks = (n // virtual_batch_size).clamp(min=1)
+        small, extra = n // chunks, n % chunks
+        edge = extra * (small + 1)
+        r = torch.arange(self.width)[None, :]
+        seg = torch.where(
+            r < edge[:, None],
+            r // (small + 1)[:, None],
+            extra[:, None] + (r - edge[:, None]) // small[:, None],
+        )
+        n_seg = int(chunks.max())
+        one_hot = F.one_hot(seg.clamp(max=n_seg - 1), n_seg).float()
+        return one_hot * self.mask
+
+
+# -- packed norms --------------------------------------------------------------------
+def _norm_kind(layer: nn.Module) -> str:
+    for kind, cls in _KINDS:
+        if isinstance(layer, cls):
+            return kind
+    raise ValueError(f"The packed engine has no packed form of {layer!r}.")
+
+
+_KINDS = (
+    ("ghost", GhostBatchNorm1d),
+    ("batch_renorm", BatchRenorm1d),
+    ("batch", nn.BatchNorm1d),
+    ("layer", nn.LayerNorm),
+    ("rms", nn.RMSNorm),
+    ("group", nn.GroupNorm),
+    ("none", nn.Identity),
+)
+#: Attributes (beyond the kind) that must agree within one packed norm group.
+_SETTINGS = (
+    "eps",
+    "momentum",
+    "affine",
+    "elementwise_affine",
+    "num_groups",
+    "virtual_batch_size",
+    "rmax",
+    "dmax",
+    "warmup_steps",
+)
+
+
+def _norm_key(block: nn.Sequential) -> tuple:
+    """What members must share to be normalized by one packed op: the norm's
+    kind and settings, and its position relative to the activation."""
+    layer = block.norm
+    names = list(block._modules)
+    position = "before" if names.index("norm") < names.index("activation") else "after"
+    settings = tuple((a, getattr(layer, a)) for a in _SETTINGS if hasattr(layer, a))
+    return (_norm_kind(layer), position, settings)
+
+
+class _PackedNorm(nn.Module):
+    """One norm (one kind, one setting) for a contiguous group of members.
+
+    Parameters and running buffers are stacked as ``(k, 1, width)`` (and
+    ``num_batches_tracked`` as ``(k,)``), named as in the torch layer.
+    """
+
+    def __init__(self, layers: Sequence[nn.Module]) -> None:
+        super().__init__()
+        first = layers[0]
+        self.kind = _norm_kind(first)
+        self.eps = getattr(first, "eps", None)
+        self.momentum = getattr(first, "momentum", None)
+        self.virtual_batch_size = getattr(first, "virtual_batch_size", None)
+        self.groups = getattr(first, "num_groups", None)
+        self.rmax = getattr(first, "rmax", None)
+        self.dmax = getattr(first, "dmax", None)
+        self.warmup_steps = getattr(first, "warmup_steps", None)
+        for name in first.state_dict():
+            stacked = torch.stack([layer.state_dict()[name] for layer in layers])
+            if stacked.dim() == 2:
+                stacked = stacked.unsqueeze(1)
+            if name in ("weight", "bias"):
+                self.register_parameter(name, nn.Parameter(stacked.clone()))
+            else:
+                self.register_buffer(name, stacked.clone())
+
+    def member_state(self, i: int) -> dict[str, torch.Tensor]:
+        """Member ``i``'s tensors, shaped as in the torch layer."""
+        return {
+            name: t[i].reshape(-1) if t.dim() == 3 else t[i].clone()
+            for name, t in self.state_dict().items()
+        }
+
+    def _affine(self, y: torch.Tensor) -> torch.Tensor:
+        weight = getattr(self, "weight", None)
+        if weight is not None:
+            y = y * weight
+        bias = getattr(self, "bias", None)
+        return y if bias is None else y + bias
+
+    def forward(self, h: torch.Tensor, rows: _Rows) -> torch.Tensor:
+        if self.kind == "none":
+            return h
+        if self.kind == "layer":
+            return self._affine(F.layer_norm(h, h.shape[-1:], eps=self.eps))
+        if self.kind == "rms":
+            return self._affine(F.rms_norm(h, h.shape[-1:], eps=self.eps))
+        if self.kind == "group":
+            k, b, width = h.shape
+            grouped = h.reshape(k, b, self.groups, width // self.groups)
+            y = F.layer_norm(grouped, grouped.shape[-1:], eps=self.eps)
+            return self._affine(y.reshape(k, b, width))
+        if not self.training:
+            std = torch.sqrt(self.running_var + self.eps)
+            return self._affine((h - self.running_mean) / std)
+        return self._batch_forward(h, rows)
+
+    def _batch_forward(self, h: torch.Tensor, rows: _Rows) -> torch.Tensor:
+        """Batch statistics per member (per virtual batch for ghost), over the
+        member's real rows only; running statistics updated as torch does."""
+        seg = rows.segments(self.virtual_batch_size)  # (k, B, G)
+        seg_t = seg.transpose(1, 2)
+        count = seg_t.sum(2, keepdim=True)  # (k, G, 1)
+        mean = torch.bmm(seg_t, h) / count.clamp(min=1)
+        centered = h - torch.bmm(seg, mean)
+        var = torch.bmm(seg_t, centered * centered) / count.clamp(min=1)
+        std = torch.sqrt(var + self.eps)
+        if self.kind == "batch_renorm":  # r and d from the statistics before
+            y = self._renorm(centered, std, mean.detach())
+        else:
+            # padding rows (in no batch) are divided by 1, not by 0
+            y = centered / (torch.bmm(seg, std) + (1.0 - rows.mask))
+        self._update_running(mean.detach(), var.detach(), count)
+        return self._affine(y)
+
+    def _renorm(self, centered, std, mean) -> torch.Tensor:
+        """:class:`BatchRenorm1d`'s correction, with each member's limits
+        from its own step count."""
+        if self.warmup_steps == 0:
+            done = torch.ones_like(self.num_batches_tracked, dtype=torch.float32)
+        else:
+            done = (self.num_batches_tracked.float() / self.warmup_steps).clamp(max=1)
+        done = done.view(-1, 1, 1)
+        rmax, dmax = 1.0 + (self.rmax - 1.0) * done, self.dmax * done
+        with torch.no_grad():
+            running_std = torch.sqrt(self.running_var + self.eps)
+            r = torch.clamp(std.detach() / running_std, 1.0 / rmax, rmax)
+            d = torch.clamp((mean - self.running_mean) / running_std, -dmax, dmax)
+        return centered / std * r + d
+
+    def _update_running(self, mean, var, count) -> None:
+        """One torch-style running update per (virtual) batch, in order."""
+        for g in range(mean.shape[1]):
+            n = count[:, g : g + 1]  # (k, 1, 1)
+            real = (n > 0).view(-1)
+            self.num_batches_tracked += real.long()
+            if self.momentum is None:
+                factor = 1.0 / self.num_batches_tracked.clamp(min=1).float()
+            else:
+                factor = torch.full_like(n.view(-1), float(self.momentum))
+            factor = (factor * real).view(-1, 1, 1)
+            unbiased = var[:, g : g + 1] * n / (n - 1).clamp(min=1)
+            self.running_mean.lerp_(mean[:, g : g + 1], factor)
+            self.running_var.lerp_(unbiased, factor)
+
+
+# -- the packed network --------------------------------------------------------------
+def _check_same(modules: Sequence[MLP]) -> None:
+    """Members must share widths and activation; the rest may differ."""
+    first = modules[0]
+    shapes = [tuple(p.shape) for p in first.parameters() if p.dim() == 2]
+    act = repr(first.hidden[0].activation) if len(first.hidden) else None
+    for module in modules[1:]:
+        if [tuple(p.shape) for p in module.parameters() if p.dim() == 2] != shapes:
+            raise ValueError("Packed members must have the same layer widths.")
+        if len(module.hidden) and repr(module.hidden[0].activation) != act:
+            raise ValueError("Packed members must share their activation.")
+
+
+class PackedMLP(nn.Module):
+    """K independent :class:`sknorm.nn.MLP` members, stacked and run at once.
+
+    Linear layers are ``(K, in, out)`` weights applied with
+    :func:`torch.baddbmm` to ``(K, B, in)`` batches. Members are grouped by
+    norm (kind, settings and position): each group is a contiguous slice of
+    the stack, normalized by one batched op. Batch norms (plain, ghost,
+    renorm) compute each member's statistics over its own real rows and keep
+    running statistics per member. Members must share the layer widths and the
+    activation; norm, norm position and dropout may differ.
+
+    Parameters
+    ----------
+    modules : sequence of MLP
+        The members, initialized; their tensors are copied.
+
+    Attributes
+    ----------
+    order : list of int
+        ``order[j]`` is the member (index in ``modules``) at stack position
+        ``j``; members are stacked by norm group.
+    dropout : list of float
+        Dropout probability per stack position.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknorm.nn import MLP
+    >>> from sknorm._packed import PackedMLP
+    >>> members = [MLP(3, 2, (8,), norm=n) for n in ("batch", "layer")]
+    >>> packed = PackedMLP(members).eval()
+    >>> out = packed(torch.zeros(2, 5, 3))
+    >>> out.shape
+    torch.Size([2, 5, 2])
+    >>> torch.allclose(out[packed.order.index(1)], members[1].eval()(torch.zeros(5, 3)))
+    True
+    """
+
+    def __init__(self, modules: Sequence[MLP]) -> None:
+        super().__init__()
+        modules = list(modules)
+        _check_same(modules)
+        keys = [tuple(_norm_key(b) for b in m.hidden) for m in modules]
+        ranked = sorted(set(keys), key=keys.index)
+        self.order = sorted(range(len(modules)), key=lambda i: ranked.index(keys[i]))
+        members = [modules[i] for i in self.order]
+        self.groups = []  # (start, length, position) per norm group
+        for key in ranked:
+            start = [keys[i] for i in self.order].index(key)
+            self.groups.append((start, keys.count(key), key))
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        self.norms = nn.ModuleList()
+        for layer in range(len(members[0].hidden)):
+            blocks = [m.hidden[layer] for m in members]
+            self._stack_linear([b.linear for b in blocks])
+            self.norms.append(
+                nn.ModuleList(
+                    _PackedNorm([b.norm for b in blocks[s : s + n]])
+                    for s, n, _ in self.groups
+                )
+            )
+        self._stack_linear([m.output for m in members])
+        hidden = len(members[0].hidden) > 0
+        self.activation = members[0].hidden[0].activation if hidden else None
+        self.dropout = [
+            float(m.hidden[0].dropout.p) if hidden else 0.0 for m in members
+        ]
+
+    def _stack_linear(self, linears: Sequence[nn.Linear]) -> None:
+        weight = torch.stack([lin.weight.detach().t() for lin in linears])
+        bias = torch.stack([lin.bias.detach().unsqueeze(0) for lin in linears])
+        self.weights.append(nn.Parameter(weight.contiguous()))
+        self.biases.append(nn.Parameter(bias.contiguous()))
+
+    @property
+    def n_members(self) -> int:
+        return len(self.order)
+
+    def forward(
+        self,
+        X: torch.Tensor,
+        rows: _Rows | None = None,
+        noise: Sequence[torch.Tensor | None] | None = None,
+    ) -> torch.Tensor:
+        """Outputs ``(K, B, n_outputs)`` of ``X`` ``(K, B, n_features)``, in stack
+        order. ``rows`` says which rows are real (all by default); ``noise``
+        is one dropout multiplier ``(K, B, width)`` (or None) per hidden layer."""
+        if rows is None:
+            rows = _Rows(torch.full((X.shape[0],), X.shape[1]), width=X.shape[1])
+        h = X
+        for layer, norms in enumerate(self.norms):
+            h = torch.baddbmm(self.biases[layer], h, self.weights[layer])
+            parts = [
+                self._block(
+                    norm, h.narrow(0, start, n), rows.narrow(start, n), key[layer][1]
+                )
+                for norm, (start, n, key) in zip(norms, self.groups, strict=True)
+            ]
+            h = parts[0] if len(parts) == 1 else torch.cat(parts)
+            if noise is not None and noise[layer] is not None:
+                h = h * noise[layer]
+        return torch.baddbmm(self.biases[-1], h, self.weights[-1])
+
+    def _block(self, norm: _PackedNorm, h, rows: _Rows, position: str):
+        if position == "before":
+            return self.activation(norm(h, rows))
+        return norm(self.activation(h), rows)
+
+    def member_state_dict(self, j: int) -> dict[str, torch.Tensor]:
+        """The ``state_dict`` of an :class:`MLP` holding stack position ``j``."""
+        state = {}
+        group = next(g for g, (s, n, _) in enumerate(self.groups) if s <= j < s + n)
+        start = self.groups[group][0]
+        for layer, norms in enumerate(self.norms):
+            prefix = f"hidden.{layer}."
+            state[prefix + "linear.weight"] = self.weights[layer][j].t().clone()
+            state[prefix + "linear.bias"] = self.biases[layer][j, 0].clone()
+            for name, t in norms[group].member_state(j - start).items():
+                state[prefix + "norm." + name] = t
+        state["output.weight"] = self.weights[-1][j].t().clone()
+        state["output.bias"] = self.biases[-1][j, 0].clone()
+        return {k: v.detach() for k, v in state.items()}
+
+
+# -- the members' data ---------------------------------------------------------------
+@dataclass
+class _Store:
+    """Distinct data sets stacked as ``(D, N, ...)`` (zero-padded), and each
+    member's data set (``index``) and row count (``sizes``), in stack order.
+    Members that share a data set (one fold under one scaling) share its rows."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+    index: torch.Tensor
+    sizes: list[int]
+
+    @classmethod
+    def of(cls, sets: Sequence[tuple], order: Sequence[int]) -> _Store:
+        distinct: dict[int, int] = {}
+        for X, _ in sets:
+            distinct.setdefault(id(X), len(distinct))
+        firsts = {}
+        for X, y in sets:
+            firsts.setdefault(id(X), (X, y))
+        width = max(len(X) for X, _ in sets)
+        Xs, ys = zip(*firsts.values(), strict=True)
+        return cls(
+            X=_pad(Xs, width),
+            y=_pad(ys, width),
+            index=torch.tensor([distinct[id(sets[i][0])] for i in order]),
+            sizes=[len(sets[i][0]) for i in order],
+        )
+
+    def rows(self, member_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(X, y)`` batches ``(K, B, ...)`` of each member's rows ``(K, B)``."""
+        where = (self.index[:, None], member_rows)
+        return self.X[where], self.y[where]
+
+
+def _pad(tensors: Sequence[torch.Tensor], width: int) -> torch.Tensor:
+    out = tensors[0].new_zeros((len(tensors), width, *tensors[0].shape[1:]))
+    for i, t in enumerate(tensors):
+        out[i, : len(t)] = t
+    return out
+
+
+def _schedule(sizes: Sequence[int], batch_size: int) -> list[tuple[list, list]]:
+    """Per training step: each member's ``(start, stop)`` in its shuffled rows
+    (``(0, 0)`` when its epoch has fewer steps), by SliceLoader's own rule
+    for merging a small last batch."""
+    loader = SliceLoader(None, batch_size, merge_small_last=True)
+    bounds = [loader._bounds(n) for n in sizes]
+    n_steps = max(len(b) for b in bounds)
+    return [[b[s] if s < len(b) else (0, 0) for b in bounds] for s in range(n_steps)]
+
+
+@dataclass
+class _Step:
+    """One training step's precomputed row positions and sizes."""
+
+    positions: torch.Tensor  # (K, B) positions in each member's permutation
+    sizes: list[int]
+
+    @classmethod
+    def of(cls, bounds: list[tuple[int, int]]) -> _Step:
+        sizes = [stop - start for start, stop in bounds]
+        width = max(sizes)
+        starts = torch.tensor([start for start, _ in bounds])
+        positions = starts[:, None] + torch.arange(width)[None, :]
+        limit = torch.tensor([max(stop - 1, 0) for _, stop in bounds])
+        return cls(torch.minimum(positions, limit[:, None]), sizes)
+
+
+def _permutations(generators, sizes: Sequence[int], alive: Sequence[bool]):
+    """``(K, N)``: each live member's shuffle of its rows, drawn from its own
+    generator as SliceLoader draws it (``randperm``), once per epoch."""
+    perms = torch.zeros((len(sizes), max(sizes)), dtype=torch.long)
+    for k, (gen, n) in enumerate(zip(generators, sizes, strict=True)):
+        if alive[k]:
+            perms[k, :n] = torch.randperm(n, generator=gen)
+    return perms
+
+
+def _noise(model: PackedMLP, generators, sizes: Sequence[int], width: int) -> list:
+    """Dropout multipliers per hidden layer, each member's drawn from its own
+    generator in the order and shape of its individual forward pass (torch's
+    dropout: ``empty_like(x).bernoulli_(1 - p).div_(1 - p)``)."""
+    widths = [w.shape[2] for w in model.weights[:-1]]
+    if not any(model.dropout):
+        return [None] * len(widths)
+    noise = [torch.ones(model.n_members, width, w) for w in widths]
+    for k, p in enumerate(model.dropout):
+        if p <= 0 or sizes[k] == 0:
+            continue
+        for layer, w in enumerate(widths):
+            mask = torch.empty(sizes[k], w).bernoulli_(1 - p, generator=generators[k])
+            noise[layer][k, : sizes[k]] = mask.div_(1 - p)
+    return noise
+
+
+# -- losses and the optimizer --------------------------------------------------------
+def _losses(out: torch.Tensor, y: torch.Tensor, rows: _Rows, task: str):
+    """Each member's mean loss over its real rows ``(K,)``: cross-entropy on
+    the logits, or the squared error averaged over rows and outputs."""
+    mask = rows.mask.squeeze(2)
+    if task == "classification":
+        per_row = F.cross_entropy(
+            out.flatten(0, 1), y.flatten(), reduction="none"
+        ).view(mask.shape)
+    else:
+        per_row = (out - y).square().mean(2)
+    return (per_row * mask).sum(1) / rows.count.view(-1)
+
+
+class _Adam:
+    """Adam (torch's update, ``amsgrad=False``, L2 ``weight_decay`` added to
+    the gradient) on stacked parameters, with each member's own learning rate,
+    weight decay and step count.
+
+    Adam is elementwise, so one update of a ``(K, ...)`` stack is K separate
+    Adams; what torch's optimizer cannot do is a learning rate (and a bias
+    correction) per member, nor leave a member out of a step. Here a member
+    outside the step (no batch at this step, stopped, diverged) keeps its
+    parameters and moments exactly.
+    """
+
+    def __init__(self, model: PackedMLP, lr, weight_decay) -> None:
+        self.params = [(p, 0, model.n_members) for p in (*model.weights, *model.biases)]
+        for norms in model.norms:
+            for norm, (start, n, _) in zip(norms, model.groups, strict=True):
+                self.params += [(p, start, n) for p in norm.parameters()]
+        self.lr = torch.tensor(lr, dtype=torch.float64)
+        self.weight_decay = torch.tensor(weight_decay, dtype=torch.float32)
+        self.decay = bool((self.weight_decay > 0).any())
+        self.steps = torch.zeros(model.n_members, dtype=torch.float64)
+        self.moments = [
+            (torch.zeros_like(p), torch.zeros_like(p)) for p, *_ in self.params
+        ]
+
+    @torch.no_grad()
+    def step(self, active: torch.Tensor) -> None:
+        beta1, beta2 = BETAS
+        self.steps += active
+        steps = self.steps.clamp(min=1)
+        step_size = (self.lr / (1 - beta1**steps) * active).float()
+        correction = torch.sqrt(1 - beta2**steps).float()
+        weight1 = (1 - beta1) * active.float()
+        factor2 = torch.where(active, beta2, 1.0).float()
+        for (p, start, n), (m, v) in zip(self.params, self.moments, strict=True):
+            view = (slice(start, start + n), None, None)
+            on = active[view[0]].view(-1, 1, 1)
+            grad = p.grad
+            if self.decay:
+                grad = grad.add(p * self.weight_decay[view])
+            grad = torch.where(on, grad, 0.0)
+            m.lerp_(grad, weight1[view])
+            v.mul_(factor2[view]).addcmul_(grad, grad, value=1 - beta2)
+            denom = (v.sqrt() / correction[view]).add_(ADAM_EPS)
+            p.sub_(torch.where(on, m / denom * step_size[view], 0.0))
+            p.grad = None
+
+
+@torch.no_grad()
+def _eval_losses(model: PackedMLP, store: _Store, task: str) -> torch.Tensor:
+    """Each member's mean loss ``(K,)`` on its data set, in evaluation mode
+    (batch norms on their running statistics), a chunk of rows at a time."""
+    model.eval()
+    sizes = torch.tensor(store.sizes)
+    total = torch.zeros(model.n_members, dtype=torch.float64)
+    for start in range(0, max(store.sizes), EVAL_CHUNK):
+        width = min(EVAL_CHUNK, max(store.sizes) - start)
+        positions = (start + torch.arange(width)).expand(model.n_members, width)
+        X, y = store.rows(positions)
+        rows = _Rows((sizes - start).clamp(0, width), width=width)
+        total += _losses(model(X, rows), y, rows, task).double() * rows.sizes
+    model.train()
+    return total / sizes.clamp(min=1)
+
+
+@dataclass
+class PackedRun:
+    """What :func:`train_packed` returns, one entry per member (in the order
+    the members were given).
+
+    Attributes
+    ----------
+    states : list of dict
+        The trained ``state_dict`` of each member's :class:`MLP` (the best
+        epoch's with early stopping, as skorch's ``load_best``).
+    train_loss : list of list of float
+        Per epoch: the mean of the batch losses weighted by batch size
+        (skorch's ``train_loss``).
+    valid_loss : list of list of float
+        Per epoch, with early stopping: the loss on the member's own
+        validation split, in evaluation mode (skorch's ``valid_loss``).
+    heldout_loss : list of list of float
+        Per epoch, with ``heldout_sets``: the loss on the member's held-out
+        rows, in evaluation mode.
+    errors : list of str or None
+        Why a member failed (a non-finite loss), or None.
+    fit_time : float
+        Seconds the whole packed run took.
+    """
+
+    states: list
+    train_loss: list
+    valid_loss: list
+    heldout_loss: list
+    errors: list
+    fit_time: float = 0.0
+
+
+class _Stopper:
+    """skorch's :class:`~skorch.callbacks.EarlyStopping` (``valid_loss``,
+    relative ``tol``, ``load_best=True``), one state per member."""
+
+    def __init__(self, n_members: int, patience: int, tol: float) -> None:
+        self.patience, self.tol = int(patience), float(tol)
+        self.threshold = [math.inf] * n_members
+        self.misses = [0] * n_members
+        self.best: list[tuple[int, dict] | None] = [None] * n_members
+
+    def update(self, model: PackedMLP, k: int, loss: float, epoch: int) -> bool:
+        """Record member ``k``'s validation ``loss``; True when it stops."""
+        if loss < self.threshold[k]:
+            self.misses[k] = 0
+            self.threshold[k] = loss - self.tol * loss
+            self.best[k] = (epoch, model.member_state_dict(k))
+        else:
+            self.misses[k] += 1
+        return self.misses[k] == self.patience
+
+
+class _Trainer:
+    """The packed training loop; state per member, in stack order."""
+
+    def __init__(self, modules, generators, train_sets, settings: dict) -> None:
+        self.model = PackedMLP(modules).train()
+        order = self.model.order
+        self.task = settings["task"]
+        self.generators = [generators[i] for i in order]
+        self.train = _Store.of(train_sets, order)
+        self.valid, self.heldout = (
+            _Store.of(sets, order) if sets else None
+            for sets in (settings.get("valid_sets"), settings.get("heldout_sets"))
+        )
+        self.steps = [
+            _Step.of(b) for b in _schedule(self.train.sizes, settings["batch_size"])
+        ]
+        lr, decay = (
+            [float(v[i]) for i in order]
+            for v in (settings["lr"], settings["weight_decay"])
+        )
+        self.adam = _Adam(self.model, lr, decay)
+        k = self.model.n_members
+        self.alive, self.errors = [True] * k, [None] * k
+        self.curves = {
+            name: [[] for _ in range(k)] for name in ("train", "valid", "heldout")
+        }
+        patience = settings.get("patience")
+        self.stopper = _Stopper(k, patience, settings["tol"]) if patience else None
+        self.epochs = [0] * k
+
+    def _epoch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One pass over every live member's rows: ``(mean loss, first bad
+        step, its loss)`` per member (bad step -1: none)."""
+        k = self.model.n_members
+        perms = _permutations(self.generators, self.train.sizes, self.alive)
+        ok = torch.tensor(self.alive)
+        loss_sum = torch.zeros(k, dtype=torch.float64)
+        row_sum = torch.zeros(k, dtype=torch.float64)
+        bad_step, bad_loss = torch.full((k,), -1), torch.zeros(k)
+        for s, step in enumerate(self.steps):
+            sizes = [n if a else 0 for n, a in zip(step.sizes, self.alive, strict=True)]
+            rows = _Rows(torch.tensor(sizes), width=step.positions.shape[1])
+            X, y = self.train.rows(perms.gather(1, step.positions))
+            noise = _noise(self.model, self.generators, sizes, rows.width)
+            losses = _losses(self.model(X, rows, noise), y, rows, self.task)
+            finite = torch.isfinite(losses)
+            bad = rows.active & ok & ~finite
+            bad_step = torch.where(bad, s, bad_step)
+            bad_loss = torch.where(bad, losses.detach(), bad_loss)
+            ok &= ~bad
+            on = rows.active & ok
+            torch.where(on, losses, 0.0).sum().backward()
+            self.adam.step(on)
+            loss_sum += torch.where(on, losses.detach().double() * rows.sizes, 0.0)
+            row_sum += rows.sizes * on
+        return loss_sum / row_sum.clamp(min=1), bad_step, bad_loss
+
+    def _fail(self, j: int, message: str) -> None:
+        self.alive[j] = False
+        self.errors[j] = f"Training diverged: {message}. Scale the inputs or lower lr."
+
+    def _end_epoch(self, epoch: int, train, bad_step, bad_loss) -> None:
+        """Record the epoch's losses; mark diverged and stopped members."""
+        for j in range(self.model.n_members):
+            if self.alive[j] and int(bad_step[j]) >= 0:
+                self._fail(
+                    j,
+                    f"the training loss is {float(bad_loss[j])} at epoch {epoch}, "
+                    f"batch {int(bad_step[j]) + 1}",
+                )
+            elif self.alive[j]:
+                self.curves["train"][j].append(float(train[j]))
+                self.epochs[j] = epoch
+        if self.heldout is not None:
+            heldout = _eval_losses(self.model, self.heldout, self.task).tolist()
+            for j in range(self.model.n_members):
+                if self.alive[j]:
+                    self.curves["heldout"][j].append(heldout[j])
+        if self.valid is not None:
+            self._validate(epoch)
+
+    def _validate(self, epoch: int) -> None:
+        valid = _eval_losses(self.model, self.valid, self.task).tolist()
+        for j in range(self.model.n_members):
+            if not self.alive[j]:
+                continue
+            if not math.isfinite(valid[j]):
+                self._fail(j, f"the validation loss is {valid[j]} at epoch {epoch}")
+                continue
+            self.curves["valid"][j].append(valid[j])
+            if self.stopper is not None and self.stopper.update(
+                self.model, j, valid[j], epoch
+            ):
+                self.alive[j] = False
+
+    def result(self) -> list[dict]:
+        """Each member's final state (its best epoch's, with early stopping)."""
+        states = []
+        for j in range(self.model.n_members):
+            best = self.stopper.best[j] if self.stopper is not None else None
+            if best is not None and best[0] != self.epochs[j]:
+                states.append(best[1])
+            else:
+                states.append(self.model.member_state_dict(j))
+        return states
+
+
+def train_packed(
+    modules: Sequence[MLP],
+    generators: Sequence[torch.Generator],
+    train_sets: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    task: str,
+    max_epochs: int,
+    batch_size: int,
+    lr: Sequence[float],
+    weight_decay: Sequence[float],
+    valid_sets: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    heldout_sets: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
+    patience: int | None = None,
+    tol: float = 1e-4,
+    n_threads: int | None = None,
+) -> PackedRun:
+    """Train K members at once, each as its individual estimator fit would.
+
+    Each member trains on its own rows, shuffled every epoch by its own
+    generator (``randperm``, as :class:`~sknorm._training.SliceLoader`), in
+    mini-batches with SliceLoader's small-last-batch merge, with its own Adam
+    learning rate and weight decay. A member whose batch loss is not finite is
+    marked failed and frozen; one that early-stops is frozen; the others go on.
+
+    Parameters
+    ----------
+    modules : sequence of MLP
+        The members' initialized networks (see :func:`seeded_member`).
+    generators : sequence of torch.Generator
+        Each member's RNG, for its shuffles and dropout masks.
+    train_sets : sequence of (X, y) tensors
+        Each member's training rows: ``X`` float32 ``(n_k, n_features)``, ``y``
+        int64 class indices ``(n_k,)`` or float32 ``(n_k, n_outputs)``. Members
+        given the same ``X`` object share one copy.
+    task : {"classification", "regression"}
+        Cross-entropy on logits, or the mean squared error.
+    max_epochs : int
+        Passes over the training rows.
+    batch_size : int
+        Rows per mini-batch.
+    lr, weight_decay : sequence of float
+        Each member's Adam learning rate and L2 penalty.
+    valid_sets : sequence of (X, y) or None, default=None
+        Each member's early-stopping split, scored in evaluation mode after
+        every epoch.
+    heldout_sets : sequence of (X, y) or None, default=None
+        Each member's held-out rows, scored after every epoch (the curves).
+    patience : int or None, default=None
+        Early stopping on ``valid_sets``'s loss, as skorch's ``EarlyStopping``
+        with ``load_best=True``; None trains every epoch.
+    tol : float, default=1e-4
+        Relative improvement early stopping counts.
+    n_threads : int or None, default=None
+        Torch threads for the run (the estimators' default rule when None).
+
+    Returns
+    -------
+    run : PackedRun
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknorm._packed import seeded_member, train_packed
+    >>> X, y = torch.randn(40, 3), torch.randint(0, 2, (40,))
+    >>> members = [seeded_member({"n_features": 3, "n_outputs": 2,
+    ...     "hidden_layer_sizes": (8,), "norm": n}, seed=0) for n in ("batch", "layer")]
+    >>> modules, generators = zip(*members)
+    >>> run = train_packed(modules, generators, [(X, y)] * 2, task="classification",
+    ...     max_epochs=2, batch_size=16, lr=[1e-3, 1e-2], weight_decay=[0.0, 0.0])
+    >>> [len(losses) for losses in run.train_loss]
+    [2, 2]
+    """
+    settings = dict(locals())
+    start = time.perf_counter()
+    widths = [w.shape[0] for w in modules[0].parameters() if w.dim() == 2]
+    work = len(modules) * batch_size * max(widths)
+    with fit_context(None, n_threads, work=work):
+        trainer = _Trainer(modules, generators, train_sets, settings)
+        for epoch in range(1, int(max_epochs) + 1):
+            if not any(trainer.alive):
+                break
+            trainer._end_epoch(epoch, *trainer._epoch())
+        states = trainer.result()
+    back = {i: j for j, i in enumerate(trainer.model.order)}
+    curves = trainer.curves
+    return PackedRun(
+        states=[states[back[i]] for i in range(len(modules))],
+        train_loss=[curves["train"][back[i]] for i in range(len(modules))],
+        valid_loss=[curves["valid"][back[i]] for i in range(len(modules))],
+        heldout_loss=[curves["heldout"][back[i]] for i in range(len(modules))],
+        errors=[trainer.errors[back[i]] for i in range(len(modules))],
+        fit_time=time.perf_counter() - start,
+    )
