@@ -22,87 +22,98 @@ The script prints the table of mean (and standard deviation over the folds)
 CV accuracy per candidate and the loss curves' final values, and saves
 ``grid_search_heatmap.png`` and ``grid_search_curves.png``.
 
-Run ``python examples/grid_search.py [--out DIR]``. With
-``SKNORM_EXAMPLES_QUICK=1`` it runs a short version (half the rows, 2 folds,
-3 epochs).
+Run ``python examples/plot_grid_search.py [--out DIR] [--quick] [--n-jobs N]``.
+With ``--quick`` or ``SKNORM_EXAMPLES_QUICK=1`` it runs a short version (half
+the rows, 2 folds, 3 epochs); the documentation is built that way, so the
+numbers on this page are the short run's. The full run's figures and numbers
+are in :ref:`why-sweep`.
 """
 
 # %%
-from __future__ import annotations
-
+# Run the sweep
+# -------------
 import time
 
-from _common import QUICK, example_parser, print_table, report_saved, save_figure
+from _common import example_parser, print_table, report_saved, save_figure
 from sklearn.datasets import load_breast_cancer
 
 from sknorm import sweep
 
+parser = example_parser(__doc__)
+parser.add_argument("--n-jobs", type=int, default=1, help="parallel fits")
+args = parser.parse_args()
+start = time.perf_counter()
+
 SCALINGS = ["none", "minmax", "standard"]
 NORMS = ["none", "batch", "layer"]
-CV = 2 if QUICK else 5
-EPOCHS = 3 if QUICK else 30
+CV = 2 if args.quick else 5
+EPOCHS = 3 if args.quick else 30
 
+X, y = load_breast_cancer(return_X_y=True)
+if args.quick:
+    X, y = X[::2], y[::2]
+result = sweep(
+    X,
+    y,
+    scalings=SCALINGS,
+    norms=NORMS,
+    cv=CV,
+    n_jobs=args.n_jobs,
+    random_state=0,
+    max_epochs=EPOCHS,
+    n_threads=1,  # small nets: one thread per fit is fastest
+)
+print(repr(result))
 
-def main(argv=None):
-    parser = example_parser(__doc__)
-    parser.add_argument("--n-jobs", type=int, default=1, help="parallel fits")
-    args = parser.parse_args(argv)
-    start = time.perf_counter()
-
-    X, y = load_breast_cancer(return_X_y=True)
-    if QUICK:
-        X, y = X[::2], y[::2]
-    result = sweep(
-        X,
-        y,
-        scalings=SCALINGS,
-        norms=NORMS,
-        cv=CV,
-        n_jobs=args.n_jobs,
-        random_state=0,
-        max_epochs=EPOCHS,
-        n_threads=1,  # small nets: one thread per fit is fastest
+# %%
+# The table, best first
+# ---------------------
+# ``result.table`` has one row per candidate: the mean and the standard
+# deviation of the score over the folds, the mean fit time and the rank.
+print(f"Mean CV accuracy ({CV} folds, {EPOCHS} epochs), best first\n")
+header = ["rank", "scaling", "norm", "mean accuracy", "std over folds", "fit s"]
+rows = [
+    (
+        r.rank,
+        r.scaling,
+        r.norm,
+        f"{r.mean_score:.4f}",
+        f"{r.std_score:.4f}",
+        f"{r.mean_fit_time:.2f}",
     )
-    print(f"{result!r}\n")
-    print(f"## Mean CV accuracy ({CV} folds, {EPOCHS} epochs), best first\n")
-    header = ["rank", "scaling", "norm", "mean accuracy", "std over folds", "fit s"]
-    rows = [
-        (
-            r.rank,
-            r.scaling,
-            r.norm,
-            f"{r.mean_score:.4f}",
-            f"{r.std_score:.4f}",
-            f"{r.mean_fit_time:.2f}",
-        )
-        for r in result.table.itertuples()
-    ]
-    print_table(header, rows)
-    last = result.curves.sort_values("epoch").groupby(["scaling", "norm"]).last()
-    print(
-        f"\n## Loss curves: one more fit per candidate on 80% of the data, "
-        f"{result.loss} after the last epoch\n"
-    )
-    rows = []
-    for scaling in SCALINGS:
-        for norm in NORMS:
-            r = last.loc[(scaling, norm)]
-            rows.append([scaling, norm, f"{r.train_loss:.4f}", f"{r.valid_loss:.4f}"])
-    print_table(["scaling", "norm", "train loss", "validation loss"], rows)
+    for r in result.table.itertuples()
+]
+print_table(header, rows)
 
-    heatmap, curves = result.plot()
-    heatmap.axes[0].set_title(
-        f"breast cancer: mean {CV}-fold CV accuracy (± std), MLP (128, 128), "
-        f"{EPOCHS} epochs"
-    )
-    curves.axes[0].set_title(
-        f"breast cancer: {result.loss} per epoch (80% train / 20% validation)"
-    )
-    paths = [args.out / "grid_search_heatmap.png", args.out / "grid_search_curves.png"]
-    for fig, path in zip((heatmap, curves), paths, strict=True):
-        save_figure(fig, path)
-    report_saved(paths, start)
+# %%
+# The loss curves' last values
+# ----------------------------
+# ``result.curves`` holds one more fit per candidate on 80% of the data, its
+# training and validation loss per epoch.
+last = result.curves.sort_values("epoch").groupby(["scaling", "norm"]).last()
+print(f"{result.loss} after the last epoch\n")
+rows = []
+for scaling in SCALINGS:
+    for norm in NORMS:
+        r = last.loc[(scaling, norm)]
+        rows.append([scaling, norm, f"{r.train_loss:.4f}", f"{r.valid_loss:.4f}"])
+print_table(["scaling", "norm", "train loss", "validation loss"], rows)
 
-
-if __name__ == "__main__":
-    main()
+# %%
+# The two figures
+# ---------------
+# ``result.plot()`` returns the heatmap (mean CV score, scaling x norm) and the
+# curves (training and validation loss per epoch of every candidate).
+heatmap, curves = result.plot()
+heatmap.axes[0].set_title(
+    f"breast cancer: mean {CV}-fold CV accuracy (± std), MLP (128, 128), "
+    f"{EPOCHS} epochs"
+)
+curves.axes[0].set_title(
+    f"breast cancer: {result.loss} per epoch (80% train / 20% validation)"
+)
+paths = [
+    save_figure(heatmap, args.out / "grid_search_heatmap.png"),
+    save_figure(curves, args.out / "grid_search_curves.png"),
+]
+report_saved(paths, start)

@@ -226,7 +226,7 @@ class ActivationStats(Callback):
     -----
     Reading the numbers: in ``mode="train"`` batch norm standardizes every unit
     over the probe itself, so its ``post_mean`` and ``post_std`` are the means
-    of its learned shift (beta) and of the absolute scale (|gamma|), close to
+    of its learned shift (beta) and of the absolute scale (``|gamma|``), close to
     0 and 1 unless those have moved; the *drift* of a statistic over the epochs
     is what tells how much the distribution a layer hands on keeps changing.
     Layer norm standardizes each row over its units, so its per-unit means and

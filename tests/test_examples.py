@@ -1,7 +1,10 @@
-"""Every example runs in its quick mode and writes its figures.
+"""Every example runs from the command line in its quick mode and writes its figures.
 
-The examples print the numbers behind their figures; the full runs (and the
-numbers they print) are described in each example's docstring.
+The examples are sphinx-gallery scripts (``plot_*.py``, a titled docstring and
+``# %%`` cells) that also run as plain scripts; they print the numbers behind
+their figures. The full runs (and the numbers they print) are described in
+each example's docstring. The documentation build runs them once more, through
+sphinx-gallery (``tests/test_docs.py`` checks the built pages).
 """
 
 import os
@@ -16,17 +19,31 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 #: The figures each example saves.
 FIGURES = {
-    "batch_size.py": ["batch_size.png"],
-    "covariate_shift.py": ["covariate_shift_stats.png", "covariate_shift_loss.png"],
-    "grid_search.py": ["grid_search_heatmap.png", "grid_search_curves.png"],
-    "input_scaling.py": ["input_scaling.png"],
-    "train_vs_inference.py": ["train_vs_inference.png"],
+    "plot_batch_size.py": ["batch_size.png"],
+    "plot_covariate_shift.py": [
+        "covariate_shift_stats.png",
+        "covariate_shift_loss.png",
+    ],
+    "plot_grid_search.py": ["grid_search_heatmap.png", "grid_search_curves.png"],
+    "plot_input_scaling.py": ["input_scaling.png"],
+    "plot_keras.py": ["keras_axis.png"],
+    "plot_train_vs_inference.py": ["train_vs_inference.png"],
 }
 
 
 def test_every_example_is_listed():
     scripts = [p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_")]
     assert sorted(scripts) == sorted(FIGURES)
+
+
+@pytest.mark.parametrize("name", sorted(FIGURES))
+def test_example_is_a_gallery_script(name):
+    """A title underlined in the docstring, then ``# %%`` cells."""
+    text = (EXAMPLES / name).read_text()
+    assert name.startswith("plot_")
+    title, underline = text.split('"""')[1].strip().splitlines()[:2]
+    assert title and set(underline) == {"="} and len(underline) >= len(title)
+    assert text.count("\n# %%\n") >= 2
 
 
 @pytest.mark.parametrize("name", sorted(FIGURES))
