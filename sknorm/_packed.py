@@ -98,6 +98,11 @@ class _Rows:
     def active(self) -> torch.Tensor:
         return self.sizes > 0
 
+    @property
+    def full(self) -> bool:
+        """Every member has all ``width`` rows real (no padding)."""
+        return bool((self.sizes == self.width).all())
+
     def narrow(self, start: int, length: int) -> _Rows:
         return _Rows(self.sizes.narrow(0, start, length), width=self.width)
 
@@ -219,7 +224,27 @@ class _PackedNorm(nn.Module):
         if not self.training:
             std = torch.sqrt(self.running_var + self.eps)
             return self._affine((h - self.running_mean) / std)
+        if self.kind == "batch" and self.momentum is not None and rows.full:
+            return self._fused_batch_norm(h)
         return self._batch_forward(h, rows)
+
+    def _fused_batch_norm(self, h: torch.Tensor) -> torch.Tensor:
+        """Plain batch norm when every member has a full batch: torch's own
+        kernel on ``(1, k * width, B)``, one channel per member and unit."""
+        k, b, width = h.shape
+        weight, bias = getattr(self, "weight", None), getattr(self, "bias", None)
+        y = F.batch_norm(
+            h.transpose(1, 2).reshape(1, k * width, b),
+            self.running_mean.view(-1),
+            self.running_var.view(-1),
+            None if weight is None else weight.reshape(-1),
+            None if bias is None else bias.reshape(-1),
+            training=True,
+            momentum=self.momentum,
+            eps=self.eps,
+        )
+        self.num_batches_tracked += 1
+        return y.view(k, width, b).transpose(1, 2)
 
     def _batch_forward(self, h: torch.Tensor, rows: _Rows) -> torch.Tensor:
         """Batch statistics per member (per virtual batch for ghost), over the
@@ -375,11 +400,14 @@ class PackedMLP(nn.Module):
         h = X
         for layer, norms in enumerate(self.norms):
             h = torch.baddbmm(self.biases[layer], h, self.weights[layer])
+            # split, not narrow: its backward is one cat, not a zero-filled
+            # copy of the whole stack per group
+            pieces = h.split([n for _, n, _ in self.groups])
             parts = [
-                self._block(
-                    norm, h.narrow(0, start, n), rows.narrow(start, n), key[layer][1]
+                self._block(norm, piece, rows.narrow(start, n), key[layer][1])
+                for norm, piece, (start, n, key) in zip(
+                    norms, pieces, self.groups, strict=True
                 )
-                for norm, (start, n, key) in zip(norms, self.groups, strict=True)
             ]
             h = parts[0] if len(parts) == 1 else torch.cat(parts)
             if noise is not None and noise[layer] is not None:
@@ -438,8 +466,11 @@ class _Store:
 
     def rows(self, member_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(X, y)`` batches ``(K, B, ...)`` of each member's rows ``(K, B)``."""
-        where = (self.index[:, None], member_rows)
-        return self.X[where], self.y[where]
+        flat = (self.index[:, None] * self.X.shape[1] + member_rows).view(-1)
+        shape = member_rows.shape
+        X = self.X.flatten(0, 1).index_select(0, flat)
+        y = self.y.flatten(0, 1).index_select(0, flat)
+        return X.view(*shape, *X.shape[1:]), y.view(*shape, *y.shape[1:])
 
 
 def _pad(tensors: Sequence[torch.Tensor], width: int) -> torch.Tensor:
@@ -544,6 +575,39 @@ class _Adam:
 
     @torch.no_grad()
     def step(self, active: torch.Tensor) -> None:
+        """One Adam step of the members where ``active``; the rest keep still."""
+        lr, decay = self.lr, self.weight_decay
+        if (
+            bool(active.all())
+            and bool((lr == lr[0]).all() and (decay == decay[0]).all())
+            and bool((self.steps == self.steps[0]).all())
+        ):
+            self._uniform_step(float(lr[0]), float(decay[0]))
+        else:
+            self._member_step(active)
+
+    def _uniform_step(self, lr: float, weight_decay: float) -> None:
+        """Every member steps with the same scalars: torch's multi-tensor Adam."""
+        beta1, beta2 = BETAS
+        self.steps += 1
+        step = float(self.steps[0])
+        params = [p for p, *_ in self.params]
+        grads = [p.grad for p in params]
+        exp_avgs = [m for m, _ in self.moments]
+        exp_avg_sqs = [v for _, v in self.moments]
+        if weight_decay:
+            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
+        torch._foreach_mul_(exp_avg_sqs, beta2)
+        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+        denom = torch._foreach_sqrt(exp_avg_sqs)
+        torch._foreach_div_(denom, math.sqrt(1 - beta2**step))
+        torch._foreach_add_(denom, ADAM_EPS)
+        torch._foreach_addcdiv_(params, exp_avgs, denom, -lr / (1 - beta1**step))
+        for p in params:
+            p.grad = None
+
+    def _member_step(self, active: torch.Tensor) -> None:
         beta1, beta2 = BETAS
         self.steps += active
         steps = self.steps.clamp(min=1)
@@ -665,6 +729,7 @@ class _Trainer:
         patience = settings.get("patience")
         self.stopper = _Stopper(k, patience, settings["tol"]) if patience else None
         self.epochs = [0] * k
+        self._rows: dict[tuple, _Rows] = {}  # per step and set of live members
 
     def _epoch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One pass over every live member's rows: ``(mean loss, first bad
@@ -677,7 +742,12 @@ class _Trainer:
         bad_step, bad_loss = torch.full((k,), -1), torch.zeros(k)
         for s, step in enumerate(self.steps):
             sizes = [n if a else 0 for n, a in zip(step.sizes, self.alive, strict=True)]
-            rows = _Rows(torch.tensor(sizes), width=step.positions.shape[1])
+            key = (s, tuple(self.alive))
+            if key not in self._rows:
+                self._rows[key] = _Rows(
+                    torch.tensor(sizes), width=len(step.positions[0])
+                )
+            rows = self._rows[key]
             X, y = self.train.rows(perms.gather(1, step.positions))
             noise = _noise(self.model, self.generators, sizes, rows.width)
             losses = _losses(self.model(X, rows, noise), y, rows, self.task)

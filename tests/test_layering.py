@@ -35,6 +35,7 @@ LAYERS = {
     "_packed": 2,  # torch only: the packed engine
     # 3. the estimators in a pipeline and a grid
     "_pipeline": 3,
+    "_search": 3,  # PackedSearchCV, which drives _packed
     # 4. tools built on fitted estimators: sweep, plots, persistence, export
     "_sweep": 4,
     "_plotting": 4,

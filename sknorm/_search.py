@@ -1,0 +1,546 @@
+"""``PackedSearchCV``: a grid search whose candidates x folds train at once.
+
+A drop-in for :class:`~sklearn.model_selection.GridSearchCV` over a pipeline
+made by :func:`make_norm_pipeline` (or a bare sknorm estimator): when the grid
+varies only what the packed engine (``_packed.py``) can give each member on
+its own - any parameter of the steps before the network (the scaling), and the
+network's ``norm``, ``norm_position``, ``dropout``, ``lr`` and
+``weight_decay`` - every candidate x fold is one member of a single packed
+run. Anything else falls back to ``GridSearchCV`` itself, with a warning
+naming the parameter. The estimators never import this module.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
+from sklearn.model_selection._validation import (
+    _insert_error_scores,
+    _score,
+    _warn_or_raise_about_fit_failures,
+)
+from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils.validation import indexable
+from skorch.dataset import ValidSplit
+from skorch.history import History
+
+from ._estimators import NormMLPClassifier, _BaseNormMLP
+from ._packed import seeded_member, train_packed
+from .exceptions import TrainingDivergedError
+
+__all__ = ["PACKABLE_NET_PARAMS", "PackedSearchCV"]
+
+#: Network parameters the packed engine gives each member on its own.
+PACKABLE_NET_PARAMS = frozenset(
+    {"norm", "norm_position", "dropout", "lr", "weight_decay"}
+)
+#: Network settings under which the engine trains exactly as the estimator:
+#: (parameter, accepted values); anything else falls back.
+_ENGINE_SETTINGS = (
+    ("optimizer", ("adam", torch.optim.Adam)),
+    ("callbacks", (None, [])),
+    ("warm_start", (False,)),
+    ("device", ("cpu",)),
+)
+
+
+def _net_and_prep(estimator) -> tuple[str | None, BaseEstimator, Pipeline | None]:
+    """``(net step name, network, the steps before it)``; the name is None for
+    a bare estimator."""
+    if isinstance(estimator, Pipeline):
+        name, net = estimator.steps[-1]
+        prep = Pipeline(estimator.steps[:-1]) if len(estimator.steps) > 1 else None
+        return name, net, prep
+    return None, estimator, None
+
+
+def _unpackable(estimator, param_grid, fit_params: dict) -> str | None:
+    """Why this search cannot be packed (a short phrase), or None."""
+    name, net, prep = _net_and_prep(estimator)
+    if not isinstance(net, _BaseNormMLP):
+        return f"the final step is {type(net).__name__}, not a sknorm estimator"
+    for key, accepted in _ENGINE_SETTINGS:
+        if not any(
+            net.get_params()[key] is v or net.get_params()[key] == v for v in accepted
+        ):
+            return f"{key}={net.get_params()[key]!r} (the engine runs Adam on the CPU)"
+    if getattr(net, "class_weight", None) is not None:
+        return "class_weight is set"
+    if fit_params:
+        return f"fit parameters {sorted(fit_params)} are given"
+    grids = [param_grid] if isinstance(param_grid, dict) else list(param_grid)
+    prep_steps = {n for n, _ in prep.steps} if prep is not None else set()
+    for grid in grids:
+        for key in grid:
+            step, _, param = key.partition("__")
+            if name is None and key in PACKABLE_NET_PARAMS:
+                continue
+            if step == name and param in PACKABLE_NET_PARAMS:
+                continue
+            if step in prep_steps:
+                continue
+            return f"parameter {key!r} cannot be packed"
+    return None
+
+
+@dataclass
+class _Fold:
+    """One fold under one preprocessing: the fitted steps, the network's
+    training tensors and the fitted attributes a network gets from them."""
+
+    prep: Pipeline | None
+    X: torch.Tensor
+    y: torch.Tensor
+    fitted: dict
+    X_train: object
+    y_train: object
+    X_test: object
+    y_test: object
+    heldout: tuple | None
+
+
+def _prepare_fold(prep, net, X, y, train, test) -> _Fold:
+    """Fit the steps before the network on the fold's training rows, and
+    validate the transformed rows as the network's ``fit`` would."""
+    X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
+    X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test)
+    if prep is not None:
+        prep = clone(prep).fit(X_train, y_train)
+        X_train, X_test = prep.transform(X_train), prep.transform(X_test)
+    probe = clone(net)
+    X_valid, y_tensor = probe._validate_targets(X_train, y_train, reset=True)
+    fitted = {k: v for k, v in vars(probe).items() if k.endswith("_")}
+    try:  # the held-out rows as the network sees them, for the curves
+        X_held, y_held = probe._validate_targets(X_test, y_test, reset=False)
+        heldout = (_float32(X_held), y_held)
+    except ValueError:  # e.g. a class absent from the training rows
+        heldout = None
+    return _Fold(
+        prep,
+        _float32(X_valid),
+        y_tensor,
+        fitted,
+        X_train,
+        y_train,
+        X_test,
+        y_test,
+        heldout,
+    )
+
+
+def _float32(X) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+
+
+@dataclass
+class _Member:
+    """One candidate on one fold: its network (unfitted until materialised),
+    what the engine needs, and what the run gave it."""
+
+    candidate: int
+    params: dict
+    fold: int
+    net: BaseEstimator
+    data: _Fold
+    seed: int
+    train: tuple | None = None
+    valid: tuple | None = None
+    error: str | None = None
+
+
+def _seed(net) -> int:
+    """The seed the estimator's ``fit`` draws from its ``random_state``."""
+    return int(check_random_state(net.random_state).randint(np.iinfo(np.int32).max))
+
+
+def _split_for_early_stopping(member: _Member, cache: dict) -> None:
+    """The estimator's own validation split (skorch's ``ValidSplit``, seeded
+    by the fit's seed); members with the same fold and seed share it."""
+    net, data = member.net, member.data
+    if not net.early_stopping:
+        member.train = (data.X, data.y)
+        return
+    key = (id(data), member.seed, net.validation_fraction)
+    if key not in cache:
+        split = ValidSplit(
+            net.validation_fraction, stratified=net._stratify, random_state=member.seed
+        )
+        train, valid = split(data.X, data.y)
+        parts = [torch.as_tensor(s.indices) for s in (train, valid)]
+        cache[key] = [(data.X[i], data.y[i]) for i in parts]
+    member.train, member.valid = cache[key]
+
+
+def _module_and_rng(member: _Member):
+    """The member's initialized MLP and RNG, as its estimator's fit makes them."""
+    net = member.net
+    net.__dict__.update(member.data.fitted)
+    params = net._module_params(member.data.X.shape[1], net._n_net_outputs())
+    return seeded_member(params, member.seed)
+
+
+def _history(train_loss, valid_loss) -> History:
+    """A skorch history with the per-epoch losses of a packed member."""
+    history = History()
+    for epoch, loss in enumerate(train_loss, start=1):
+        history.new_epoch()
+        history.record("epoch", epoch)
+        history.record("train_loss", loss)
+        if epoch <= len(valid_loss):
+            history.record("valid_loss", valid_loss[epoch - 1])
+    return history
+
+
+def _materialise(member: _Member, state: dict, history: History):
+    """The member as an ordinary fitted estimator: its fitted attributes and a
+    skorch net holding the trained weights (the persistence hook)."""
+    fitted = {**member.data.fitted, "n_iter_": len(history)}
+    member.net._restore_net(fitted, state, history)
+    return member.net
+
+
+def _pipeline(name, prep, net):
+    if name is None:
+        return net
+    steps = list(prep.steps) if prep is not None else []
+    return Pipeline([*steps, (name, net)])
+
+
+class PackedSearchCV(GridSearchCV):
+    """Grid search over a sknorm pipeline, every candidate x fold trained at once.
+
+    The same contract as :class:`~sklearn.model_selection.GridSearchCV`
+    (``cv_results_`` with the same keys, ranks, ``best_*``, ``refit``, several
+    scorers, any splitter, ``groups``, ``error_score``); what differs is how
+    the fits run. When the grid varies only the steps before the network (the
+    scaling) and the network's ``norm``, ``norm_position``, ``dropout``,
+    ``lr`` and ``weight_decay``, the steps before the network are fitted once
+    per (setting, fold) and every candidate x fold becomes one member of a
+    single packed run (:func:`sknorm._packed.train_packed`): each member starts
+    from the initialization its own ``fit`` would draw from ``random_state``,
+    shuffles its own fold with its own generator, keeps its own batch-norm
+    statistics, early-stopping state and Adam state, and a member whose loss
+    stops being finite gets ``error_score`` while the others go on. Any other
+    grid (or estimator setting the engine does not run: another optimizer,
+    callbacks, a GPU, class or sample weights) falls back to ``GridSearchCV``
+    with a warning naming the reason.
+
+    Parameters
+    ----------
+    estimator : Pipeline or sknorm estimator
+        A pipeline whose last step is :class:`NormMLPClassifier` or
+        :class:`NormMLPRegressor` (as :func:`make_norm_pipeline` builds), or
+        one of those estimators.
+    param_grid : dict or list of dict
+        As in ``GridSearchCV``.
+    scoring : str, callable, list, tuple, dict or None, default=None
+        As in ``GridSearchCV``; several scorers too.
+    cv : int, cross-validation splitter or iterable, default=5
+        As in ``GridSearchCV``; ``groups`` go to :meth:`fit`.
+    refit : bool, str or callable, default=True
+        Refit the best candidate on all the data with the estimator's own
+        ``fit``; a scorer name with several scorers.
+    error_score : "raise" or float, default=np.nan
+        The score of a member that fails (diverges).
+    n_jobs : int or None, default=None
+        Used by the fallback only; the packed run uses the estimator's
+        ``n_threads`` torch threads (all cores by default on packed sizes).
+    return_train_score : bool, default=False
+        Also score each member on its training rows.
+    verbose : int, default=0
+        Used by the fallback.
+    pre_dispatch : int or str, default="2*n_jobs"
+        Used by the fallback.
+
+    Attributes
+    ----------
+    cv_results_ : dict of numpy arrays
+        As ``GridSearchCV``'s. ``mean_fit_time`` is each candidate's share of
+        the packed run (its time divided by the members).
+    best_estimator_, best_score_, best_params_, best_index_, scorer_, \
+n_splits_, refit_time_, multimetric_
+        As in ``GridSearchCV``.
+    packed_ : bool
+        Whether the packed engine ran (False: the fallback did).
+    curves_ : list of dict
+        With the packed engine: one dict per member and epoch with
+        ``params``, ``candidate``, ``fold``, ``epoch``, ``train_loss`` (the
+        mean batch loss of the epoch, as skorch's) and ``valid_loss`` (the
+        loss on the member's held-out fold after the epoch, in evaluation
+        mode). Losses are the training criterion: log loss, or the mean
+        squared error of the standardized targets for a regressor.
+
+    See Also
+    --------
+    sklearn.model_selection.GridSearchCV : The search it replaces.
+    sknorm.normalization_grid : A grid over scaling and norm.
+
+    Notes
+    -----
+    Scoring materialises every member as an ordinary fitted estimator (the
+    fold's fitted steps and a network whose ``net_`` holds the member's
+    weights, built by the estimators' persistence hook), so any scikit-learn
+    scorer works; each costs a skorch net's initialization (about 2-4 ms) and
+    the scorer's prediction on the held-out rows.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sknorm import NormMLPClassifier, make_norm_pipeline, normalization_grid
+    >>> from sknorm._search import PackedSearchCV
+    >>> X, y = load_iris(return_X_y=True)
+    >>> net = NormMLPClassifier((16,), max_epochs=5, random_state=0)
+    >>> grid = normalization_grid(["standard"], ["batch", "layer"])
+    >>> search = PackedSearchCV(make_norm_pipeline(net), grid, cv=3).fit(X, y)
+    >>> search.packed_, len(search.cv_results_["params"])
+    (True, 2)
+    """
+
+    def __init__(
+        self,
+        estimator: BaseEstimator,
+        param_grid: dict | list,
+        *,
+        scoring=None,
+        cv=5,
+        refit=True,
+        error_score=np.nan,
+        n_jobs: int | None = None,
+        return_train_score: bool = False,
+        verbose: int = 0,
+        pre_dispatch="2*n_jobs",
+    ) -> None:
+        super().__init__(
+            estimator,
+            param_grid,
+            scoring=scoring,
+            n_jobs=n_jobs,
+            refit=refit,
+            cv=cv,
+            verbose=verbose,
+            pre_dispatch=pre_dispatch,
+            error_score=error_score,
+            return_train_score=return_train_score,
+        )
+
+    def fit(self, X, y=None, **params) -> PackedSearchCV:
+        """Run the search: packed when the grid allows, else as GridSearchCV.
+
+        Parameters
+        ----------
+        X : array-like or DataFrame of shape (n_samples, n_features)
+            The data, as the estimator takes it.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets.
+        **params : dict
+            ``groups`` for the splitter; other fit parameters make the search
+            fall back.
+
+        Returns
+        -------
+        self : PackedSearchCV
+            The fitted search.
+        """
+        groups = params.pop("groups", None)
+        reason = _unpackable(self.estimator, self.param_grid, params)
+        if reason is None and y is None:
+            reason = "y is None"
+        self.packed_ = reason is None
+        if reason is not None:
+            warnings.warn(
+                f"PackedSearchCV runs as GridSearchCV: {reason}.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.curves_ = []
+            extra = {} if groups is None else {"groups": groups}
+            return super().fit(X, y, **extra, **params)
+        return self._fit_packed(X, y, groups)
+
+    # -- the packed path ------------------------------------------------------
+    def _members(self, X, y, splits, candidates) -> list[_Member]:
+        """One member per candidate x fold (candidate-major, as GridSearchCV
+        orders its fits); the steps before the network are fitted once per
+        (setting, fold) and shared."""
+        name, net, prep = _net_and_prep(self.estimator)
+        settings, folds, members = [], {}, []
+        for c, params in enumerate(candidates):
+            net_params, prep_params = {}, {}
+            for key, value in params.items():
+                step, _, param = key.partition("__")
+                if name is None:
+                    net_params[key] = value
+                elif step == name:
+                    net_params[param] = value
+                else:
+                    prep_params[key] = value
+            if prep_params not in settings:
+                settings.append(prep_params)
+            p = settings.index(prep_params)
+            for f, (train, test) in enumerate(splits):
+                if (p, f) not in folds:
+                    step_prep = None if prep is None else clone(prep)
+                    if step_prep is not None:
+                        step_prep.set_params(**clone(prep_params, safe=False))
+                    folds[p, f] = _prepare_fold(step_prep, net, X, y, train, test)
+                member_net = clone(net).set_params(**net_params)
+                members.append(
+                    _Member(c, params, f, member_net, folds[p, f], _seed(member_net))
+                )
+        return members
+
+    def _run(self, members: list[_Member]):
+        """Train every member that could be built, in one packed run;
+        ``(members run, PackedRun)``."""
+        ready, built, cache = [], [], {}
+        for member in members:
+            try:
+                member.net._validate_params()
+                _split_for_early_stopping(member, cache)
+                built.append(_module_and_rng(member))
+                ready.append(member)
+            except Exception as exc:  # as a failed fit in GridSearchCV
+                member.error = f"{type(exc).__name__}: {exc}"
+        if not ready:
+            return ready, None
+        net = ready[0].net
+        modules, generators = zip(*built, strict=True)
+        early = bool(net.early_stopping)
+        heldout = [m.data.heldout for m in ready]
+        run = train_packed(
+            modules,
+            generators,
+            [m.train for m in ready],
+            task="classification"
+            if isinstance(net, NormMLPClassifier)
+            else "regression",
+            max_epochs=net.max_epochs,
+            batch_size=net.batch_size,
+            lr=[m.net.lr for m in ready],
+            weight_decay=[m.net.weight_decay for m in ready],
+            valid_sets=[m.valid for m in ready] if early else None,
+            heldout_sets=None if any(h is None for h in heldout) else heldout,
+            patience=net.n_iter_no_change if early else None,
+            tol=net.tol,
+            n_threads=net.n_threads,
+        )
+        return ready, run
+
+    def _failed(self, scorers, error: str) -> dict:
+        """``_fit_and_score``'s result for a failed fit."""
+        if self.error_score == "raise":
+            raise TrainingDivergedError(error)
+        if isinstance(scorers, dict) or hasattr(scorers, "_scorers"):
+            names = scorers._scorers if hasattr(scorers, "_scorers") else scorers
+            scores = {name: self.error_score for name in names}
+        else:
+            scores = self.error_score
+        result = {"fit_error": error, "test_scores": scores, "score_time": 0.0}
+        if self.return_train_score:
+            result["train_scores"] = scores
+        return result
+
+    def _scored(self, member: _Member, state, history, scorers) -> dict:
+        """Materialise one trained member and score it as ``_fit_and_score``."""
+        start = time.perf_counter()
+        estimator = _materialise(member, state, history)
+        data = member.data
+        scores = _score(
+            estimator, data.X_test, data.y_test, scorers, {}, self.error_score
+        )
+        result = {"fit_error": None, "test_scores": scores}
+        if self.return_train_score:
+            result["train_scores"] = _score(
+                estimator, data.X_train, data.y_train, scorers, {}, self.error_score
+            )
+        result["score_time"] = time.perf_counter() - start
+        return result
+
+    def _score_members(self, members, ready, run, scorers, fit_time: float):
+        """One ``_fit_and_score``-style dict per member, and the curves."""
+        by_member = {id(m): i for i, m in enumerate(ready)}
+        share = fit_time / len(members)
+        out, curves = [], []
+        for member in members:
+            i = by_member.get(id(member))
+            error = member.error if i is None else run.errors[i]
+            if error is not None:
+                result = self._failed(scorers, error)
+            else:
+                history = _history(run.train_loss[i], run.valid_loss[i])
+                result = self._scored(member, run.states[i], history, scorers)
+            result.update(n_test_samples=len(member.data.y_test), fit_time=share)
+            out.append(result)
+            if i is not None:
+                curves += _member_curves(member, run, i)
+        return out, curves
+
+    def _fit_packed(self, X, y, groups) -> PackedSearchCV:
+        scorers, refit_metric = self._get_scorers()
+        X, y = indexable(X, y)
+        cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
+        splits = list(cv.split(X, y, groups))
+        self.n_splits_ = len(splits)
+        candidates = list(ParameterGrid(self.param_grid))
+        start = time.perf_counter()
+        members = self._members(X, y, splits, candidates)
+        ready, run = self._run(members)
+        fit_time = time.perf_counter() - start
+        out, self.curves_ = self._score_members(members, ready, run, scorers, fit_time)
+        _warn_or_raise_about_fit_failures(out, self.error_score)
+        if callable(self.scoring):
+            _insert_error_scores(out, self.error_score)
+        results = self._format_results(candidates, self.n_splits_, out)
+        self.multimetric_ = isinstance(out[0]["test_scores"], dict)
+        if callable(self.scoring) and self.multimetric_:
+            self._check_refit_for_multimetric(out[0]["test_scores"])
+            refit_metric = self.refit
+        self._select_best(results, refit_metric)
+        if self.refit:
+            self._refit(X, y)
+        self.scorer_ = getattr(scorers, "_scorers", scorers)
+        self.cv_results_ = results
+        return self
+
+    def _select_best(self, results: dict, refit_metric) -> None:
+        if self.refit or not self.multimetric_:
+            self.best_index_ = self._select_best_index(
+                self.refit, refit_metric, results
+            )
+            if not callable(self.refit):
+                key = f"mean_test_{refit_metric}"
+                self.best_score_ = results[key][self.best_index_]
+            self.best_params_ = results["params"][self.best_index_]
+
+    def _refit(self, X, y) -> None:
+        """The best candidate refit on all the data by its own ``fit``."""
+        params = clone(self.best_params_, safe=False)
+        self.best_estimator_ = clone(self.estimator).set_params(**params)
+        start = time.perf_counter()
+        self.best_estimator_.fit(X, y)
+        self.refit_time_ = time.perf_counter() - start
+        if hasattr(self.best_estimator_, "feature_names_in_"):
+            self.feature_names_in_ = self.best_estimator_.feature_names_in_
+
+
+def _member_curves(member: _Member, run, i: int) -> list[dict]:
+    """Per-epoch rows of one member for :attr:`PackedSearchCV.curves_`."""
+    train, heldout = run.train_loss[i], run.heldout_loss[i]
+    return [
+        {
+            "params": member.params,
+            "candidate": member.candidate,
+            "fold": member.fold,
+            "epoch": epoch,
+            "train_loss": loss,
+            "valid_loss": heldout[epoch - 1] if epoch <= len(heldout) else np.nan,
+        }
+        for epoch, loss in enumerate(train, start=1)
+    ]

@@ -1,0 +1,136 @@
+"""PackedSearchCV keeps GridSearchCV's contract.
+
+Scores: the packed members train as their own fits do (test_packed.py), so on
+the same folds and seeds their scores equal GridSearchCV's up to the float
+rounding gap; accuracy on a few dozen held-out rows changes only when a
+prediction flips, so the scores are compared with ``atol=0.02`` (one flipped
+row in 50) and, measured, agree exactly.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+from sklearn.exceptions import FitFailedWarning
+from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
+
+from sknorm import NormMLPClassifier, NormMLPRegressor, make_norm_pipeline
+from sknorm._search import PackedSearchCV
+
+SETTINGS = {
+    "hidden_layer_sizes": (8,),
+    "max_epochs": 3,
+    "batch_size": 32,
+    "random_state": 0,
+    "n_threads": 1,
+}
+GRID = {"scale__method": ["none", "standard"], "net__norm": ["batch", "layer"]}
+CV = StratifiedKFold(3, shuffle=True, random_state=0)
+
+
+def _searches(X, y, **params):
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
+    packed = PackedSearchCV(pipe, GRID, cv=CV, **params).fit(X, y)
+    grid = GridSearchCV(pipe, GRID, cv=CV, **params).fit(X, y)
+    return packed, grid
+
+
+@pytest.fixture(scope="module")
+def searches(cancer):
+    X, y = cancer
+    return _searches(X[::3], y[::3])
+
+
+def test_packed_search_has_grid_search_results(searches):
+    packed, grid = searches
+    assert packed.packed_
+    assert sorted(packed.cv_results_) == sorted(grid.cv_results_)
+    for key in ("mean_test_score", "split0_test_score", "split2_test_score"):
+        assert_allclose(packed.cv_results_[key], grid.cv_results_[key], atol=0.02)
+    assert packed.cv_results_["params"] == grid.cv_results_["params"]
+
+
+def test_packed_search_ranks_and_refits_the_best(searches, cancer):
+    packed, _ = searches
+    ranks = packed.cv_results_["rank_test_score"]
+    assert ranks[packed.best_index_] == 1 == ranks.min()
+    assert packed.best_score_ == packed.cv_results_["mean_test_score"].max()
+    X, _ = cancer
+    assert packed.best_estimator_.predict(X[:5]).shape == (5,)
+    assert packed.best_estimator_[-1].n_iter_ == SETTINGS["max_epochs"]
+
+
+def test_packed_search_records_curves(searches):
+    packed, _ = searches
+    assert len(packed.curves_) == 4 * 3 * SETTINGS["max_epochs"]
+    row = packed.curves_[0]
+    assert set(row) == {
+        "params",
+        "candidate",
+        "fold",
+        "epoch",
+        "train_loss",
+        "valid_loss",
+    }
+    assert np.isfinite([r["valid_loss"] for r in packed.curves_]).all()
+
+
+def test_packed_search_with_several_scorers(cancer):
+    X, y = cancer
+    scoring = {"acc": "accuracy", "auc": "roc_auc"}
+    packed, grid = _searches(X[::3], y[::3], scoring=scoring, refit="auc")
+    assert sorted(packed.cv_results_) == sorted(grid.cv_results_)
+    assert_allclose(
+        packed.cv_results_["mean_test_auc"],
+        grid.cv_results_["mean_test_auc"],
+        atol=0.02,
+    )
+    assert packed.best_params_ == grid.best_params_
+
+
+def test_packed_search_takes_a_splitter_with_groups(diabetes):
+    X, y = diabetes
+    groups = np.arange(len(y)) % 4
+    pipe = make_norm_pipeline(NormMLPRegressor(**SETTINGS))
+    grid = {"net__norm": ["none", "rms"], "net__lr": [1e-3, 1e-2]}
+    search = PackedSearchCV(pipe, grid, cv=GroupKFold(4)).fit(X, y, groups=groups)
+    reference = GridSearchCV(pipe, grid, cv=GroupKFold(4)).fit(X, y, groups=groups)
+    assert search.packed_
+    assert_allclose(
+        search.cv_results_["mean_test_score"],
+        reference.cv_results_["mean_test_score"],
+        atol=1e-3,
+    )
+
+
+def test_a_diverging_candidate_gets_error_score(diabetes):
+    X, y = diabetes
+    X = X * 1e4  # unscaled, so that lr=1e12 overflows float32 at once
+    pipe = make_norm_pipeline(
+        NormMLPRegressor(**{**SETTINGS, "hidden_layer_sizes": (8, 8)})
+    )
+    grid = {"scale__method": ["none"], "net__norm": ["none"], "net__lr": [1e-3, 1e12]}
+    with pytest.warns(FitFailedWarning, match="diverged"):
+        search = PackedSearchCV(pipe, grid, cv=3).fit(X, y)
+    scores = search.cv_results_["mean_test_score"]
+    assert np.isnan(scores[1]) and np.isfinite(scores[0])
+    assert search.best_index_ == 0
+
+
+def test_unpackable_grid_falls_back_with_a_warning(iris):
+    X, y = iris
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
+    grid = {"net__hidden_layer_sizes": [(4,), (8,)]}
+    with pytest.warns(UserWarning, match="'net__hidden_layer_sizes' cannot be packed"):
+        search = PackedSearchCV(pipe, grid, cv=2).fit(X, y)
+    assert not search.packed_
+    assert len(search.cv_results_["params"]) == 2
+
+
+def test_packed_search_warns_nothing_on_a_packable_grid(iris):
+    X, y = iris
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PackedSearchCV(pipe, {"net__dropout": [0.0, 0.2]}, cv=2).fit(X, y)
