@@ -19,6 +19,13 @@ QUICK_RUNS = {
             "| way | norm | 1 row ms | 10k rows ms |",
         ],
     ),
+    "bench_packed.py": (
+        ["--quick"],
+        [
+            "| way | wall s | cpu s (this process) | vs packed | best CV score |",
+            "| members | packed wall s | cpu s | vs 9 candidates |",
+        ],
+    ),
     "bench_activation_stats.py": (
         ["--quick"],
         ["| norm | callback | epoch s (dur) | callback ms/epoch |"],
