@@ -17,6 +17,7 @@ module) instead of knowing the estimators' attributes.
 from __future__ import annotations
 
 import copy
+import inspect
 import weakref
 from collections.abc import Sequence
 from numbers import Integral, Real
@@ -36,7 +37,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import ValidSplit
 from torch import nn
 
@@ -47,6 +48,7 @@ from ._training import (
     NetRegressor,
     SliceLoader,
     StopOnNonFiniteLoss,
+    available_cores,
     fit_context,
 )
 from .nn import ACTIVATIONS, MLP, NORM_POSITIONS, Affine
@@ -75,7 +77,7 @@ def _to_training_data(X, device: str):
     CSR matrix (on the CPU) whose rows the loader densifies a batch at a time.
     """
     values = X.data if sp.issparse(X) else X
-    if values.dtype != np.float32 and values.size:
+    if values.dtype.itemsize > 4 and values.size:  # float16/32 always fit
         high, low = values.max(), values.min()
         if high > _FLOAT32_MAX or low < -_FLOAT32_MAX:
             raise ValueError(
@@ -89,6 +91,63 @@ def _to_training_data(X, device: str):
     if not X.flags.writeable:  # read-only memmaps: torch wants writable memory
         X = X.copy()
     return torch.from_numpy(X).to(device)
+
+
+def _finite_targets(y: np.ndarray) -> np.ndarray:
+    """``y`` when its variance is finite in float64, else an error naming y."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = np.var(y, axis=0)
+    if not np.isfinite(spread).all():
+        raise ValueError(
+            f"y is too large to standardize (largest magnitude {np.abs(y).max():.3g}"
+            "; its variance overflows float64); rescale y, e.g. divide it by a "
+            "power of ten."
+        )
+    return y
+
+
+def _check_device(device: str) -> None:
+    """``device`` names a torch device this process can use."""
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device: {exc}") from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }
+    if not available.get(kind, False):
+        raise ValueError(
+            f"device={device!r}: this torch cannot use a {kind} device here "
+            f"(torch {torch.__version__}); use device='cpu'."
+        )
+
+
+def _check_callbacks(callbacks, early_stopping: bool) -> None:
+    """Each entry is a skorch callback (or a (name, callback) pair), and none
+    needs a validation split the fit will not have."""
+    for i, entry in enumerate(callbacks or []):
+        pair = (
+            isinstance(entry, tuple) and len(entry) == 2 and isinstance(entry[0], str)
+        )
+        callback = entry[1] if pair else entry
+        if not isinstance(callback, Callback):
+            raise ValueError(
+                f"callbacks[{i}] must be a skorch callback instance or a (name, "
+                f"callback) tuple; got {entry!r}."
+            )
+        monitor = getattr(callback, "monitor", None)
+        validating = (isinstance(monitor, str) and monitor.startswith("valid")) or (
+            getattr(callback, "on_train", True) is False
+        )
+        if validating and not early_stopping:
+            raise ValueError(
+                f"callbacks[{i}] ({type(callback).__name__}) uses validation "
+                "scores, but a fit holds out no validation data unless "
+                "early_stopping=True (then validation_fraction of it); set "
+                "early_stopping=True or make the callback use training scores."
+            )
 
 
 #: float64 inference copies of trained estimators' prediction modules, keyed by
@@ -367,7 +426,15 @@ class _BaseNormMLP(BaseEstimator):
                 f"optimizer must be one of {sorted(OPTIMIZERS)} or a "
                 f"torch.optim.Optimizer subclass, got {opt!r}."
             )
-        kwargs = {"optimizer__weight_decay": self.weight_decay}
+        accepted = inspect.signature(cls).parameters
+        kwargs = {}
+        if "weight_decay" in accepted:
+            kwargs["optimizer__weight_decay"] = self.weight_decay
+        elif self.weight_decay:
+            raise ValueError(
+                f"optimizer {cls.__name__} takes no weight_decay; got "
+                f"weight_decay={self.weight_decay}. Leave it at 0 for this optimizer."
+            )
         if cls is torch.optim.SGD:
             kwargs["optimizer__momentum"] = self.momentum
         return cls, kwargs
@@ -466,12 +533,65 @@ class _BaseNormMLP(BaseEstimator):
         return torch.from_numpy(scaled.astype(np.float32))
 
     def _fit(self, X, y, *, incremental: bool, sample_weight=None, classes=None):
+        """Fit, or leave the estimator as it was before the call.
+
+        A fit that fails (bad input, a diverging loss, a callback that raises)
+        or is interrupted (Ctrl-C, re-raised as ``KeyboardInterrupt``) gives
+        back the fitted state from before the call, unfitted or the previous
+        fit, so no half-trained model ever looks fitted.
+        """
+        warm = incremental and hasattr(self, "net_")
+        before = {k: v for k, v in vars(self).items() if k.endswith("_")}
+        if warm:  # a continued fit trains the net in place: keep a copy
+            before["net_"] = copy.deepcopy(self.net_)
+        try:
+            return self._fit_unguarded(X, y, warm, sample_weight, classes)
+        except BaseException:
+            for key in [k for k in vars(self) if k.endswith("_")]:
+                delattr(self, key)
+            self.__dict__.update(before)
+            raise
+
+    def _check_setup(self, warm: bool) -> None:
+        """Parameters that pass scikit-learn's validation but would fail later,
+        inside torch or skorch, with an error that does not name them."""
         self._validate_params()
         self._hidden_sizes()
         self._optimizer_kwargs()
         check_norm_params(self.norm_params)
-        warm = incremental and hasattr(self, "net_")
+        _check_device(self.device)
+        _check_callbacks(self.callbacks, self.early_stopping)
+        if self.norm in BATCH_DEPENDENT_NORMS and self.batch_size < 2:
+            raise ValueError(
+                f"norm={self.norm!r} computes statistics over each batch, so "
+                f"batch_size must be at least 2; got {self.batch_size}."
+            )
+        cores = available_cores()
+        if self.n_threads is not None and self.n_threads > cores:
+            raise ValueError(
+                f"n_threads={self.n_threads} is more than the {cores} cores this "
+                "process may use; leave n_threads=None to choose automatically."
+            )
+
+    def _check_warm_net(self, n_features: int) -> None:
+        """A continued fit must train the network the parameters describe."""
+        current = self.net_.get_params(deep=False)
+        wanted = self._module_params(n_features, self._n_net_outputs())
+        changed = sorted(k for k, v in wanted.items() if current[f"module__{k}"] != v)
+        if changed:
+            raise ValueError(
+                f"warm_start continues the trained network, but {changed} changed "
+                "since it was built; set warm_start=False to train a new network."
+            )
+        training = {"lr": self.lr, "max_epochs": self.max_epochs}
+        training["batch_size"] = self.batch_size
+        self.net_.set_params(**{k: v for k, v in training.items() if current[k] != v})
+
+    def _fit_unguarded(self, X, y, warm: bool, sample_weight, classes):
+        self._check_setup(warm)
         X, y_tensor = self._validate_targets(X, y, reset=not warm, classes=classes)
+        if warm:
+            self._check_warm_net(X.shape[1])
         weight = self._sample_weights(X, y_tensor, sample_weight)
         if self.norm in BATCH_DEPENDENT_NORMS and X.shape[0] < 2:
             raise ValueError(
@@ -945,7 +1065,9 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
             self._y_ndim_ = y.ndim
             self.n_outputs_ = y_2d.shape[1]
             self.target_scaler_ = (
-                StandardScaler().fit(y_2d) if self.scale_target else None
+                StandardScaler().fit(_finite_targets(y_2d))
+                if self.scale_target
+                else None
             )
         elif y_2d.shape[1] != self.n_outputs_:
             raise ValueError(

@@ -17,7 +17,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Integral
 from typing import Any
 
@@ -234,9 +234,23 @@ def _splitter(cv, y, task: str, random_state):
     """An int ``cv`` becomes a shuffled, seeded (Stratified)KFold."""
     if isinstance(cv, Integral) and not isinstance(cv, bool):
         if task == "classification":
+            _check_class_sizes(y, int(cv))
             return StratifiedKFold(int(cv), shuffle=True, random_state=random_state)
         return KFold(int(cv), shuffle=True, random_state=random_state)
     return check_cv(cv, y, classifier=task == "classification")
+
+
+def _check_class_sizes(y, n_splits: int) -> None:
+    """Every class in every fold's training part: at least ``n_splits`` rows
+    of each, or an error before any fit (scikit-learn only warns, and the
+    search then scores folds that never saw the class)."""
+    labels, counts = np.unique(np.asarray(y).astype(str), return_counts=True)
+    if counts.min() < n_splits:
+        rare = str(labels[counts.argmin()])
+        raise ValueError(
+            f"class {rare!r} of y has only {counts.min()} row(s), fewer than the "
+            f"{n_splits} CV folds; drop or merge it, or use a smaller cv."
+        )
 
 
 def _scoring_name(scoring, task: str) -> str:
@@ -272,6 +286,22 @@ class _SweepSearchCV(GridSearchCV):
     the fits run differs.
     """
 
+    def _format_results(self, candidate_params, n_splits, out, more_results=None):
+        # scikit-learn keeps each failed fit's traceback only for its warning:
+        # note the first failure of each candidate, for the report.
+        self.fit_errors_ = [
+            next(
+                (
+                    _error_line(o["fit_error"])
+                    for o in out[i * n_splits : (i + 1) * n_splits]
+                    if o["fit_error"]
+                ),
+                None,
+            )
+            for i in range(len(candidate_params))
+        ]
+        return super()._format_results(candidate_params, n_splits, out, more_results)
+
     def _run_search(self, evaluate_candidates):
         candidates = list(ParameterGrid(self.param_grid))
         reporting = _SEARCH_REPORTER.get()
@@ -283,6 +313,23 @@ class _SweepSearchCV(GridSearchCV):
             group = candidates[start : start + group_size]
             evaluate_candidates(group)
             reporter(len(group))
+
+
+def _error_line(traceback_text: str) -> str:
+    """``"TrainingDivergedError: Training diverged: ..."`` from a traceback."""
+    lines = [line for line in traceback_text.strip().splitlines() if line.strip()]
+    kind, _, message = lines[-1].partition(": ")
+    return f"{kind.rsplit('.', 1)[-1]}: {message}" if message else kind
+
+
+def _failures(search) -> dict[tuple[str, str], str]:
+    """``(scaling, norm)`` -> the first error of each candidate with a failed fit."""
+    errors = getattr(search, "fit_errors_", [])
+    return {
+        _candidate(params): error
+        for params, error in zip(search.cv_results_["params"], errors, strict=False)
+        if error
+    }
 
 
 @contextlib.contextmanager
@@ -431,6 +478,10 @@ class SweepResult:
         given).
     loss : str
         Name of the loss in ``curves``: "log loss" or "mean squared error".
+    failures : dict
+        ``(scaling, norm)`` -> the first error of each candidate with a failed
+        fit (its score is NaN when every fold failed), e.g.
+        ``"TrainingDivergedError: Training diverged: ..."``.
     """
 
     search: GridSearchCV
@@ -440,6 +491,7 @@ class SweepResult:
     task_reason: str
     scoring: str
     loss: str
+    failures: dict = field(default_factory=dict)
 
     @property
     def best_estimator(self) -> BaseEstimator:
@@ -740,4 +792,5 @@ def sweep(
         task_reason=task_reason,
         scoring=scoring_name,
         loss=LOSSES[task],
+        failures=_failures(search),
     )

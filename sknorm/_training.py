@@ -15,6 +15,8 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import signal
+import threading
 from collections.abc import Iterator
 
 import scipy.sparse as sp
@@ -33,6 +35,7 @@ __all__ = [
     "NetRegressor",
     "SliceLoader",
     "StopOnNonFiniteLoss",
+    "available_cores",
     "batch_targets",
     "default_num_threads",
     "fit_context",
@@ -245,10 +248,57 @@ def default_num_threads(work: int | None = None) -> int:
         return int(env)
     if work is not None and work < PARALLEL_WORK:
         return 1
+    return available_cores()
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
     try:
         return max(len(os.sched_getaffinity(0)), 1)
     except AttributeError:  # pragma: no cover - not Linux
         return max(os.cpu_count() or 1, 1)
+
+
+class _SigintNoted:
+    """Notes a Ctrl-C (SIGINT) that arrives while it is active, then lets the
+    previous handler act as usual (Python's raises ``KeyboardInterrupt``).
+    Signals reach only the main thread, so elsewhere it notes nothing."""
+
+    def __init__(self) -> None:
+        self.fired = False
+        self._previous = None
+
+    def _handle(self, signum, frame):
+        self.fired = True
+        if callable(self._previous):
+            return self._previous(signum, frame)
+        raise KeyboardInterrupt
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+class _InterruptibleMixin:
+    """Ctrl-C stops the fit and reaches the caller, as in every scikit-learn
+    estimator. skorch's ``partial_fit`` catches ``KeyboardInterrupt`` and
+    returns as if the fit had finished, because its ``EarlyStopping`` raises
+    one to end training; a user's Ctrl-C was swallowed with it, so a search
+    could not be stopped and scored a truncated model. A real SIGINT is told
+    apart from EarlyStopping's by its signal, and raised again once skorch's
+    own ``on_train_end`` has run."""
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        with _SigintNoted() as sigint:
+            super().partial_fit(X, y, classes, **fit_params)
+        if sigint.fired:
+            raise KeyboardInterrupt
+        return self
 
 
 class _KeepModeMixin:
@@ -297,7 +347,9 @@ def batch_targets(y):
     return to_numpy(y)
 
 
-class NetClassifier(_KeepModeMixin, _WeightedLossMixin, NeuralNetClassifier):
+class NetClassifier(
+    _InterruptibleMixin, _KeepModeMixin, _WeightedLossMixin, NeuralNetClassifier
+):
     """skorch's ``NeuralNetClassifier`` without the per-batch mode switch, with
     per-sample weights."""
 
@@ -311,7 +363,9 @@ class NetClassifier(_KeepModeMixin, _WeightedLossMixin, NeuralNetClassifier):
         return callbacks
 
 
-class NetRegressor(_KeepModeMixin, _WeightedLossMixin, NeuralNetRegressor):
+class NetRegressor(
+    _InterruptibleMixin, _KeepModeMixin, _WeightedLossMixin, NeuralNetRegressor
+):
     """skorch's ``NeuralNetRegressor`` without the per-batch mode switch, with
     per-sample weights."""
 

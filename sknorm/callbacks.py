@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from sklearn.utils import check_random_state
 from skorch.callbacks import Callback, PrintLog
@@ -23,6 +24,8 @@ __all__ = ["STAT_NAMES", "ActivationStats", "activation_stats"]
 STAT_NAMES = ("pre_mean", "pre_std", "post_mean", "post_std")
 
 _MODES = ("train", "eval")
+#: Entries skorch writes into each epoch of the history.
+_HISTORY_KEYS = frozenset({"epoch", "dur", "batches", "event_lr"})
 
 
 def _hidden_blocks(module: nn.Module, layers) -> list[tuple[int, nn.Module]]:
@@ -274,10 +277,17 @@ class ActivationStats(Callback):
             raise ValueError(f"mode must be one of {_MODES}, got {self.mode!r}.")
         if not isinstance(self.key, str) or not self.key:
             raise ValueError(f"key must be a non-empty string, got {self.key!r}.")
+        if self.key in _HISTORY_KEYS or self.key.startswith(("train_", "valid_")):
+            raise ValueError(
+                f"key={self.key!r} would overwrite skorch's own history entry; "
+                "choose another name, e.g. the default 'act_stats'."
+            )
 
     def _draw_probe(self, X) -> tuple[np.ndarray, torch.Tensor]:
         data = getattr(X, "X", X)  # a skorch Dataset holds its data as .X
-        if not isinstance(data, torch.Tensor):
+        if sp.issparse(data):
+            data = sp.csr_matrix(data)
+        elif not isinstance(data, torch.Tensor):
             data = np.asarray(data, dtype=np.float32)
         n = data.shape[0]
         rng = check_random_state(self.random_state)
@@ -286,6 +296,8 @@ class ActivationStats(Callback):
         )
         if isinstance(data, torch.Tensor):
             probe = data.index_select(0, torch.as_tensor(indices, device=data.device))
+        elif sp.issparse(data):  # densify only the probe rows
+            probe = torch.from_numpy(data[indices].toarray().astype(np.float32))
         else:
             probe = torch.from_numpy(np.ascontiguousarray(data[indices]))
         return indices, probe

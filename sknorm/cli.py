@@ -17,7 +17,9 @@ import csv
 import io
 import re
 import shlex
+import shutil
 import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
@@ -29,6 +31,7 @@ import sklearn
 import skorch
 import torch
 from sklearn.datasets import load_breast_cancer
+from sklearn.exceptions import FitFailedWarning
 
 from ._norms import NORMS
 from ._optional import import_optional
@@ -219,6 +222,12 @@ def _add_run_arguments(group) -> None:
     )
     group.add_argument(
         "--out", type=Path, default=Path(DEFAULT_OUT), help="report folder"
+    )
+    group.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the report folder when it exists (it is never overwritten "
+        "otherwise)",
     )
     group.add_argument(
         "--no-progress", action="store_true", help="do not show the progress bar"
@@ -577,6 +586,18 @@ def _versions() -> str:
     )
 
 
+def _failures_section(result) -> list[str]:
+    """Why each failed candidate failed (its first failed fold)."""
+    if not result.failures:
+        return []
+    lines = ["## Failed candidates", ""]
+    lines += [
+        f"- scaling {_md(scaling)}, norm {_md(norm)}: {_md(error)}"
+        for (scaling, norm), error in result.failures.items()
+    ]
+    return [*lines, ""]
+
+
 def _report(
     result, *, out: Path, description, left_out, command, settings, elapsed
 ) -> str:
@@ -603,6 +624,7 @@ def _report(
         "![Mean CV score by input scaling and hidden norm](heatmap.png)",
         "",
         *_columns_section(result, left_out),
+        *_failures_section(result),
     ]
     if result.curves is not None:
         lines += [
@@ -629,10 +651,51 @@ def _pyplot():
     return import_optional("matplotlib.pyplot", "report", "sknorm sweep")
 
 
+def _check_out(out: Path, force: bool) -> None:
+    """Fail before any fit when the report cannot go to ``out``."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is a file, not a folder; choose another --out")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise InputError(
+            f"the report folder {out} exists; pass --force to replace it, or "
+            "choose another --out"
+        )
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryDirectory(dir=parent).cleanup()
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the report in {parent}: {exc.strerror}"
+        ) from None
+
+
 def _write_outputs(result, out: Path, **report_args) -> list[str]:
-    """Write the tables, the figures and report.md; the names written."""
+    """Write the tables, the figures and report.md to ``out`` all at once.
+
+    Everything goes to a fresh folder beside ``out`` first, which then takes
+    ``out``'s place, so an interrupted or failed write leaves no half report
+    and nothing of an older run stays beside the new one.
+    """
+    parent = out.resolve().parent
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    try:
+        written = _write_report_files(result, staging, **report_args)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=parent))
+            out.rename(old / "report")
+            staging.rename(out)
+            shutil.rmtree(old)
+        else:
+            staging.rename(out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
+
+
+def _write_report_files(result, out: Path, **report_args) -> list[str]:
+    """Write the tables, the figures and report.md into the folder ``out``."""
     plt = _pyplot()
-    out.mkdir(parents=True, exist_ok=True)
     written = ["results.csv"]
     result.table.to_csv(out / "results.csv", index=False)
     figures = [
@@ -648,6 +711,16 @@ def _write_outputs(result, out: Path, **report_args) -> list[str]:
         written.append(name)
     written.append(_report(result, out=out, **report_args))
     return written
+
+
+def _check_some_succeeded(result) -> None:
+    """Every candidate failed: one line with the first reason, no report."""
+    if result.table["mean_score"].notna().any():
+        return
+    first = next(iter(result.failures.values()), "no error was recorded")
+    raise InputError(
+        f"every candidate failed, so there is no report; the first: {first}"
+    )
 
 
 # -- the command -------------------------------------------------------------------
@@ -769,7 +842,12 @@ def _warnings_as_lines(prefix: str) -> Iterator:
     """Show each warning as one line on stderr, ``prefix: warning: ...``."""
 
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"{prefix}: warning: {message}", file=sys.stderr)
+        # scikit-learn's FitFailedWarning carries every failed fit's traceback:
+        # its first line here, the reasons in the report.
+        first = next((t for t in str(message).splitlines() if t.strip()), "")
+        if issubclass(category, FitFailedWarning):
+            first += " The report says why."
+        print(f"{prefix}: warning: {first.strip()}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.showwarning = show
@@ -778,6 +856,7 @@ def _warnings_as_lines(prefix: str) -> Iterator:
 
 def _run_sweep(args, command: str) -> int:
     _check_report_extra()
+    _check_out(args.out, args.force)
     X, y, description, left_out = _load_data(args)
     print(f"Data: {description.replace('`', '')}", flush=True)
     kinds = _kinds(X)
@@ -786,6 +865,7 @@ def _run_sweep(args, command: str) -> int:
     args.scalings = _scalings(args, kinds)
     print(_task_line(y, args.task), flush=True)
     result, elapsed = _run(args, X, y)
+    _check_some_succeeded(result)
     _print_results(result, args, elapsed)
     written = _write_outputs(
         result,
@@ -813,8 +893,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     Returns
     -------
     status : int
-        0 on success, 2 on a usage or input error (reported as one line on
-        stderr).
+        0 on success, 2 on a usage or input error or when every candidate
+        failed, 130 when interrupted (Ctrl-C); each failure is one line on
+        stderr.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(prog)
@@ -826,3 +907,9 @@ def main(argv: Sequence[str] | None = None, *, prog: str | None = None) -> int:
     except InputError as exc:
         print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(
+            f"{parser.prog} {args.command}: interrupted; no report was written",
+            file=sys.stderr,
+        )
+        return 130

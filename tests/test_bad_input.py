@@ -11,9 +11,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+import torch
 from _presets import FAST
 from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Checkpoint, EarlyStopping, EpochScoring
 
 from sknorm import (
     InputScaler,
@@ -353,6 +355,13 @@ CASES = [
     ),
     (
         "sweep",
+        "a class of one row",
+        lambda: sweep(X, np.r_[Y[:-1], 7], cv=2),
+        ValueError,
+        "class '7' of y has only 1 row",
+    ),
+    (
+        "sweep",
         "unknown task",
         lambda: sweep(X, Y, task="ranking"),
         ValueError,
@@ -404,6 +413,138 @@ CASES = [
         ),
         ValueError,
         "'mixed' mixes numbers and text",
+    ),
+    # Parameters that pass scikit-learn's validation but would fail in torch/skorch
+    (
+        "classifier",
+        "weight_decay for an optimizer without it",
+        lambda: (
+            clf().set_params(optimizer=torch.optim.Rprop, weight_decay=0.1).fit(X, Y)
+        ),
+        ValueError,
+        "Rprop takes no weight_decay",
+    ),
+    (
+        "classifier",
+        "a number as a callback",
+        lambda: clf().set_params(callbacks=[1]).fit(X, Y),
+        ValueError,
+        r"callbacks\[0\] must be a skorch callback",
+    ),
+    (
+        "classifier",
+        "a plain function as a callback",
+        lambda: clf().set_params(callbacks=[print]).fit(X, Y),
+        ValueError,
+        r"callbacks\[0\] must be a skorch callback",
+    ),
+    (
+        "classifier",
+        "EarlyStopping() without a validation split",
+        lambda: clf().set_params(callbacks=[EarlyStopping()]).fit(X, Y),
+        ValueError,
+        "early_stopping=True",
+    ),
+    (
+        "regressor",
+        "Checkpoint() without a validation split",
+        lambda: (
+            reg()
+            .set_params(callbacks=[("ck", Checkpoint(dirname="/nonexistent"))])
+            .fit(X, Y)
+        ),
+        ValueError,
+        "uses validation scores",
+    ),
+    (
+        "classifier",
+        "validation EpochScoring without a validation split",
+        lambda: clf().set_params(callbacks=[EpochScoring("accuracy")]).fit(X, Y),
+        ValueError,
+        "uses validation scores",
+    ),
+    (
+        "classifier",
+        "device='cuda' on a torch without CUDA",
+        lambda: clf().set_params(device="cuda").fit(X, Y),
+        ValueError,
+        "cannot use a cuda device",
+    )
+    if not torch.cuda.is_available()
+    else (
+        "classifier",
+        "device='mps' where there is none",
+        lambda: clf().set_params(device="mps").fit(X, Y),
+        ValueError,
+        "cannot use a mps device",
+    ),
+    (
+        "classifier",
+        "device='nonsense'",
+        lambda: clf().set_params(device="nonsense").fit(X, Y),
+        ValueError,
+        "not a torch device",
+    ),
+    (
+        "classifier",
+        "batch_size=1 with batch norm",
+        lambda: clf().set_params(batch_size=1).fit(X, Y),
+        ValueError,
+        "batch_size must be at least 2",
+    ),
+    (
+        "regressor",
+        "n_threads beyond the cores",
+        lambda: reg().set_params(n_threads=10**6).fit(X, Y),
+        ValueError,
+        "more than the",
+    ),
+    (
+        "classifier",
+        "warm start with another architecture",
+        lambda: (
+            clf()
+            .set_params(warm_start=True)
+            .fit(X, Y)
+            .set_params(hidden_layer_sizes=(4, 4))
+            .fit(X, Y)
+        ),
+        ValueError,
+        "hidden_layer_sizes'] changed",
+    ),
+    (
+        "regressor",
+        "warm start with another norm",
+        lambda: (
+            reg()
+            .set_params(warm_start=True)
+            .fit(X, Y)
+            .set_params(norm="layer")
+            .fit(X, Y)
+        ),
+        ValueError,
+        "'norm'",
+    ),
+    (
+        "regressor",
+        "a target of 1e200",
+        lambda: reg().fit(X, Y * 1e200 + 1),
+        ValueError,
+        "y is too large",
+    ),
+    (
+        "InputScaler",
+        "an infinite feature_range",
+        lambda: InputScaler("minmax", feature_range=(0, np.inf)).fit(X),
+        ValueError,
+        "finite",
+    ),
+    (
+        "normalization_grid",
+        "a single value for a swept parameter",
+        lambda: normalization_grid(lr=0.1),
+        ValueError,
+        "lr must be a list",
     ),
 ]
 

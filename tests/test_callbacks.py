@@ -237,3 +237,19 @@ def test_bad_parameters_fail_at_train_begin(iris, params, error, match):
 def test_module_without_hidden_blocks_is_rejected():
     with pytest.raises(TypeError, match="hidden"):
         activation_stats(nn.Linear(3, 2), torch.zeros(4, 3))
+
+
+@pytest.mark.parametrize("key", ["train_loss", "valid_loss", "dur", "epoch"])
+def test_activation_stats_key_cannot_overwrite_the_history(iris, key):
+    X, y = iris
+    with pytest.raises(ValueError, match="overwrite skorch's own history"):
+        NormMLPClassifier(**FAST, callbacks=[ActivationStats(key=key)]).fit(X, y)
+
+
+def test_activation_stats_on_sparse_input(iris):
+    import scipy.sparse as sp
+
+    X, y = iris
+    clf = NormMLPClassifier(**FAST, callbacks=[ActivationStats(probe_size=16)])
+    clf.fit(sp.csr_matrix(X), y)
+    assert clf.history_[-1]["act_stats"]

@@ -1,5 +1,6 @@
 """The ``sknorm sweep`` command: in-process, as ``python -m sknorm``, and its errors."""
 
+import os
 import sys
 
 import pytest
@@ -145,3 +146,69 @@ def test_cli_rejects_unknown_names(capsys):
         main(["sweep", "--norms", "batch,weird"])
     assert exc.value.code == 2
     assert "weird" in capsys.readouterr().err
+
+
+# -- the output place and failed candidates -----------------------------------------
+ONE = ["sweep", *TINY, "--scalings", "standard", "--norms", "layer", "--no-curves"]
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+def test_cli_refuses_a_file_as_out_before_any_fit(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr("sknorm.cli.sweep", lambda *a, **k: pytest.fail("fitted"))
+    (tmp_path / "taken").write_text("mine")
+    assert main([*ONE, "--out", str(tmp_path / "taken")]) == 2
+    assert "is a file, not a folder" in _error(capsys)
+    assert (tmp_path / "taken").read_text() == "mine"
+
+
+def test_cli_never_overwrites_a_report_without_force(tmp_path, capsys):
+    out = tmp_path / "report"
+    out.mkdir()
+    (out / "curves.png").write_text("stale")
+    assert main([*ONE, "--out", str(out)]) == 2
+    assert "exists; pass --force" in _error(capsys)
+    assert (out / "curves.png").read_text() == "stale"
+    assert main([*ONE, "--out", str(out), "--force"]) == 0
+    # replaced whole: nothing of the older run stays beside the new report
+    assert {p.name for p in out.iterdir()} == {
+        "results.csv",
+        "heatmap.png",
+        "report.md",
+    }
+    assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no staging left
+
+
+def test_cli_an_unwritable_place_is_found_before_any_fit(tmp_path, capsys):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    if os.access(locked, os.W_OK):  # root writes anywhere
+        pytest.skip("running as root: no unwritable folder to try")
+    assert main([*ONE, "--out", str(locked / "report")]) == 2
+    assert "cannot write the report" in _error(capsys)
+
+
+def test_cli_every_candidate_failing_is_one_line_and_no_report(tmp_path, capsys):
+    # group norm needs 8 groups of 2+ units; a hidden width of 10 has not.
+    out = tmp_path / "report"
+    args = ["sweep", *TINY, "--scalings", "standard", "--norms", "group"]
+    assert main([*args, "--hidden", "10", "--out", str(out)]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "fits failed" in line and "groups=8" in line
+    assert not out.exists()
+
+
+def test_cli_report_says_why_a_candidate_failed(tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["sweep", *TINY, "--scalings", "standard", "--norms", "group,layer"]
+    assert main([*args, "--hidden", "10", "--out", str(out), "--no-curves"]) == 0
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "## Failed candidates" in report
+    assert "norm group: ValueError: norm='group' splits" in report
+    err = [line for line in capsys.readouterr().err.splitlines() if line]
+    assert any("2 fits failed out of a total of 4. The report says" in e for e in err)
+    assert len(err) <= 3  # one line per warning, no tracebacks

@@ -1,0 +1,170 @@
+"""No silent half-models: a failed or interrupted fit leaves the estimator as
+it was, and Ctrl-C (SIGINT) stops a fit, a search, a sweep and the command.
+
+The SIGINT tests run a real process, wait until it is training, send the
+signal and read what it did.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from _presets import FAST
+from numpy.testing import assert_array_equal
+from sklearn.exceptions import NotFittedError
+from skorch.callbacks import Callback
+
+from sknorm import NormMLPClassifier, NormMLPRegressor
+from sknorm.exceptions import TrainingDivergedError
+
+
+class Raise(Callback):
+    """Raise at the end of epoch ``at`` (counted over the net's whole history).
+
+    (A callback that raises ``KeyboardInterrupt`` is how skorch's
+    ``EarlyStopping`` ends training, not a Ctrl-C: the SIGINT tests below
+    send the real signal.)
+    """
+
+    def __init__(self, at=2):
+        self.at = at
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.at:
+            raise RuntimeError("stopped by the test")
+
+
+def test_a_failed_first_fit_leaves_the_estimator_unfitted(iris):
+    X, y = iris
+    clf = NormMLPClassifier(**FAST, callbacks=[Raise()])
+    with pytest.raises(RuntimeError):
+        clf.fit(X, y)
+    assert not [k for k in vars(clf) if k.endswith("_")]
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+
+
+def test_a_diverged_fit_leaves_no_nan_model(cancer):
+    X, y = cancer
+    reg = NormMLPRegressor(
+        norm="none", optimizer="sgd", lr=1e3, scale_target=False, random_state=0
+    )
+    with pytest.raises(TrainingDivergedError):
+        reg.fit(X * 1e3, y * 1e3)
+    with pytest.raises(NotFittedError):
+        reg.predict(X)
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_a_failed_continued_fit_keeps_the_previous_model(iris, method):
+    X, y = iris
+    at = FAST["max_epochs"] + 1  # the first epoch of the continued fit
+    clf = NormMLPClassifier(**FAST, warm_start=True, callbacks=[Raise(at)])
+    clf.fit(X, y)
+    proba, n_iter = clf.predict_proba(X), clf.n_iter_
+    with pytest.raises(RuntimeError):
+        getattr(clf, method)(X, y)
+    assert clf.n_iter_ == n_iter
+    assert_array_equal(clf.predict_proba(X), proba)
+
+
+def test_skorch_early_stopping_still_ends_a_fit_quietly(iris):
+    # skorch's EarlyStopping raises KeyboardInterrupt to stop: not a Ctrl-C.
+    X, y = iris
+    clf = NormMLPClassifier(
+        **{**FAST, "max_epochs": 200}, early_stopping=True, n_iter_no_change=2
+    ).fit(X, y)
+    assert clf.n_iter_ < 200
+
+
+# -- Ctrl-C in a real process --------------------------------------------------------
+class Started(Callback):
+    """Print a line once training is under way, so the test can interrupt."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            print("TRAINING", flush=True)
+
+
+SETUP = """
+import sys, numpy as np
+sys.path.insert(0, {tests!r})
+from test_interrupt import Started
+from sklearn.datasets import load_breast_cancer
+from sknorm import NormMLPClassifier, make_norm_pipeline, normalization_grid, sweep
+X, y = load_breast_cancer(return_X_y=True)
+net = NormMLPClassifier((32,), max_epochs=100_000, callbacks=[Started()])
+"""
+
+RUNS = {
+    "fit": "net.fit(X, y)",
+    "GridSearchCV": (
+        "from sklearn.model_selection import GridSearchCV\n"
+        "GridSearchCV(make_norm_pipeline(net), normalization_grid(), cv=2).fit(X, y)"
+    ),
+    "sweep": "sweep(X, y, cv=2, max_epochs=100_000, callbacks=[Started()])",
+}
+REPORT = """
+try:
+    {run}
+    print("RETURNED NORMALLY")
+except KeyboardInterrupt:
+    print("KEYBOARDINTERRUPT", [k for k in vars(net) if k.endswith("_")])
+"""
+
+
+def _interrupt(args, cwd, timeout=120) -> subprocess.CompletedProcess:
+    proc = subprocess.Popen(
+        args,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    lines = []
+    for line in proc.stdout:  # wait until it trains
+        lines.append(line)
+        if "TRAINING" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(args, proc.returncode, "".join(lines) + out, err)
+
+
+@pytest.mark.parametrize("where", sorted(RUNS))
+def test_ctrl_c_raises_keyboard_interrupt_and_leaves_nothing_fitted(where, tmp_path):
+    tests = os.path.dirname(os.path.abspath(__file__))
+    script = SETUP.format(tests=tests) + REPORT.format(
+        run=textwrap.indent(RUNS[where], "    ").strip()
+    )
+    done = _interrupt([sys.executable, "-c", script], cwd=tmp_path)
+    assert "KEYBOARDINTERRUPT []" in done.stdout, done.stdout + done.stderr
+    assert "RETURNED NORMALLY" not in done.stdout
+
+
+def test_ctrl_c_stops_the_command_with_exit_130_and_no_report(tmp_path):
+    tests = os.path.dirname(os.path.abspath(__file__))
+    # The command's net gets the Started callback through a tiny wrapper.
+    script = (
+        f"import sys; sys.path.insert(0, {tests!r})\n"
+        "from test_interrupt import Started\n"
+        "import sknorm._sweep as s\n"
+        "make = s.NormMLPClassifier\n"
+        "s.NormMLPClassifier = lambda **k: make(**k, callbacks=[Started()])\n"
+        "from sknorm.cli import main\n"
+        "sys.exit(main(['sweep', '--epochs', '100000', '--cv', '2', '--n-jobs', '1',"
+        " '--no-progress', '--out', 'report']))\n"
+    )
+    done = _interrupt([sys.executable, "-c", script], cwd=tmp_path)
+    assert done.returncode == 130, done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .endswith("interrupted; no report was written")
+    )
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
