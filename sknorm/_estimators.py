@@ -441,8 +441,6 @@ class _BaseNormMLP(BaseEstimator):
 
     def _module_params(self, n_features: int, n_outputs: int) -> dict:
         """Keyword arguments of :class:`sknorm.nn.MLP` for these shapes."""
-        convention = NORM_DEFAULTS[self.norm_defaults]
-        eps, momentum = self.norm_eps, self.norm_momentum
         return {
             "n_features": n_features,
             "n_outputs": n_outputs,
@@ -451,10 +449,11 @@ class _BaseNormMLP(BaseEstimator):
             "norm_position": self.norm_position,
             "activation": self.activation,
             "dropout": self.dropout,
-            "norm_eps": convention["eps"] if eps is None else eps,
-            "norm_momentum": convention["momentum"] if momentum is None else momentum,
+            "norm_eps": self.norm_eps,
+            "norm_momentum": self.norm_momentum,
             "norm_affine": self.norm_affine,
             "norm_params": dict(self.norm_params or {}),
+            "norm_defaults": self.norm_defaults,
         }
 
     def _callbacks(self) -> list:

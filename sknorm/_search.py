@@ -48,6 +48,7 @@ _ENGINE_SETTINGS = (
     ("callbacks", (None, [])),
     ("warm_start", (False,)),
     ("device", ("cpu",)),
+    ("norm_defaults", ("torch",)),  # the engine keeps torch's running variance
 )
 
 

@@ -319,6 +319,10 @@ def test_keras_norm_defaults(cancer, params, eps, momentum):
     clf = NormMLPClassifier(**FAST, **params).fit(X, y)
     bn = clf.net_.module_.hidden[0].norm
     assert (bn.eps, bn.momentum) == (eps, momentum)
+    # Keras' moving variance is the biased batch variance (sknorm.nn's tests
+    # check the update against Keras' rule); torch's is the unbiased one.
+    keras = params.get("norm_defaults") == "keras"
+    assert getattr(bn, "biased_running_var", False) is keras
 
 
 def test_diverging_training_stops_with_a_clear_error(cancer):
