@@ -91,6 +91,10 @@ def _unpackable(estimator, param_grid, fit_params: dict) -> str | None:
     return None
 
 
+class _Unpackable(Exception):
+    """This search cannot be packed after all; the message says why."""
+
+
 @dataclass
 class _Fold:
     """One fold under one preprocessing: the fitted steps, the network's
@@ -252,7 +256,7 @@ class PackedSearchCV(GridSearchCV):
         The score of a member that fails (diverges).
     n_jobs : int or None, default=None
         Used by the fallback only; the packed run uses the estimator's
-        ``n_threads`` torch threads (all cores by default on packed sizes).
+        ``n_threads`` torch threads (one when None).
     return_train_score : bool, default=False
         Also score each member on its training rows.
     verbose : int, default=0
@@ -353,17 +357,21 @@ n_splits_, refit_time_, multimetric_
         reason = _unpackable(self.estimator, self.param_grid, params)
         if reason is None and y is None:
             reason = "y is None"
-        self.packed_ = reason is None
-        if reason is not None:
-            warnings.warn(
-                f"PackedSearchCV runs as GridSearchCV: {reason}.",
-                UserWarning,
-                stacklevel=2,
-            )
-            self.curves_ = []
-            extra = {} if groups is None else {"groups": groups}
-            return super().fit(X, y, **extra, **params)
-        return self._fit_packed(X, y, groups)
+        if reason is None:
+            try:
+                self.packed_ = True
+                return self._fit_packed(X, y, groups)
+            except _Unpackable as exc:
+                reason = str(exc)
+        self.packed_ = False
+        warnings.warn(
+            f"PackedSearchCV runs as GridSearchCV: {reason}.",
+            UserWarning,
+            stacklevel=2,
+        )
+        self.curves_ = []
+        extra = {} if groups is None else {"groups": groups}
+        return super().fit(X, y, **extra, **params)
 
     # -- the packed path ------------------------------------------------------
     def _members(self, X, y, splits, candidates) -> list[_Member]:
@@ -430,7 +438,10 @@ n_splits_, refit_time_, multimetric_
             heldout_sets=None if any(h is None for h in heldout) else heldout,
             patience=net.n_iter_no_change if early else None,
             tol=net.tol,
-            n_threads=net.n_threads,
+            # One thread unless told: two OpenMP threads on these small stacked
+            # products waited on each other on a busy 2-core machine (114 s
+            # against 15 s on one, benchmarks/bench_packed.py).
+            n_threads=net.n_threads or 1,
         )
         return ready, run
 
@@ -492,6 +503,12 @@ n_splits_, refit_time_, multimetric_
         candidates = list(ParameterGrid(self.param_grid))
         start = time.perf_counter()
         members = self._members(X, y, splits, candidates)
+        widths = {m.data.X.shape[-1] for m in members if m.error is None}
+        if len(widths) > 1:  # e.g. one-hot columns that differ between folds
+            raise _Unpackable(
+                f"the folds' preprocessing gives {sorted(widths)} input columns, "
+                "and packed members share their layer widths"
+            )
         ready, run = self._run(members)
         fit_time = time.perf_counter() - start
         out, self.curves_ = self._score_members(members, ready, run, scorers, fit_time)

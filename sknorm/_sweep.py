@@ -49,11 +49,14 @@ from ._pipeline import (
     make_norm_pipeline,
     normalization_grid,
 )
+from ._search import PackedSearchCV
 from ._tabular import TabularScaler
 
 __all__ = ["SweepResult", "sweep"]
 
 TASKS = ("auto", "classification", "regression")
+#: The search engines of :func:`sweep`.
+ENGINES = ("grid", "packed")
 _REGRESSION_TARGETS = ("continuous", "continuous-multioutput")
 #: The loss the curves measure, by task.
 LOSSES = {"classification": "log loss", "regression": "mean squared error"}
@@ -274,21 +277,11 @@ _SEARCH_REPORTER: ContextVar[tuple[Callable[[int], Any], int] | None] = ContextV
 )
 
 
-class _SweepSearchCV(GridSearchCV):
-    """:class:`GridSearchCV` that can report progress between candidate groups.
-
-    Outside :func:`sweep`'s progress bar it runs exactly like ``GridSearchCV``:
-    every candidate x fold fit in one parallel call. Inside it, it hands the
-    candidates to ``evaluate_candidates`` ``group_size`` at a time - the hook
-    scikit-learn provides for custom search schedules - and calls
-    ``reporter(n_candidates)`` in this process after each group has finished all
-    its folds. ``cv_results_`` are the same either way; only the order in which
-    the fits run differs.
-    """
+class _NotesFitErrors:
+    """A search that keeps each candidate's first failed fit, for the report:
+    scikit-learn keeps the tracebacks only for its warning."""
 
     def _format_results(self, candidate_params, n_splits, out, more_results=None):
-        # scikit-learn keeps each failed fit's traceback only for its warning:
-        # note the first failure of each candidate, for the report.
         self.fit_errors_ = [
             next(
                 (
@@ -302,6 +295,19 @@ class _SweepSearchCV(GridSearchCV):
         ]
         return super()._format_results(candidate_params, n_splits, out, more_results)
 
+
+class _SweepSearchCV(_NotesFitErrors, GridSearchCV):
+    """:class:`GridSearchCV` that can report progress between candidate groups.
+
+    Outside :func:`sweep`'s progress bar it runs exactly like ``GridSearchCV``:
+    every candidate x fold fit in one parallel call. Inside it, it hands the
+    candidates to ``evaluate_candidates`` ``group_size`` at a time - the hook
+    scikit-learn provides for custom search schedules - and calls
+    ``reporter(n_candidates)`` in this process after each group has finished all
+    its folds. ``cv_results_`` are the same either way; only the order in which
+    the fits run differs.
+    """
+
     def _run_search(self, evaluate_candidates):
         candidates = list(ParameterGrid(self.param_grid))
         reporting = _SEARCH_REPORTER.get()
@@ -313,6 +319,44 @@ class _SweepSearchCV(GridSearchCV):
             group = candidates[start : start + group_size]
             evaluate_candidates(group)
             reporter(len(group))
+
+
+def _packed_curves(search, X, y) -> pd.DataFrame:
+    """The packed run's per-member curves, averaged over the folds.
+
+    A regressor trains on its standardized target; a 1-D target's losses are
+    put back in the target's units with each fold's target variance.
+    """
+    units = np.ones(search.n_splits_)
+    net = search.estimator[-1]
+    if np.ndim(y) == 1 and getattr(net, "scale_target", False):
+        units = [np.var(y[train]) for train, _ in search.cv.split(X, y)]
+    rows = [
+        (
+            *_candidate(r["params"]),
+            r["epoch"],
+            r["train_loss"] * units[r["fold"]],
+            r["valid_loss"] * units[r["fold"]],
+        )
+        for r in search.curves_
+    ]
+    frame = pd.DataFrame(rows, columns=list(CURVE_COLUMNS))
+    keys = list(CURVE_COLUMNS[:3])
+    return frame.groupby(keys, as_index=False, sort=False).mean()
+
+
+def _loss_name(search, task: str, curves, y) -> str:
+    """What the curves measure: the packed run records the training criterion
+    (a regressor's on its standardized target)."""
+    packed = curves is not None and getattr(search, "packed_", False)
+    if packed and task == "regression" and search.estimator[-1].scale_target:
+        if np.ndim(y) > 1:
+            return "mean squared error (standardized targets)"
+    return LOSSES[task]
+
+
+class _PackedSweepSearchCV(_NotesFitErrors, PackedSearchCV):
+    """:class:`PackedSearchCV` noting each candidate's first failed fit."""
 
 
 def _error_line(traceback_text: str) -> str:
@@ -599,14 +643,25 @@ def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], Any]]:
 
 # -- the steps of a sweep ------------------------------------------------------------
 def _build_search(
-    task, *, scalings, norms, cv, scoring, n_jobs, random_state, y, net_params
-) -> _SweepSearchCV:
+    task,
+    *,
+    scalings,
+    norms,
+    cv,
+    scoring,
+    n_jobs,
+    random_state,
+    y,
+    net_params,
+    engine="grid",
+):
     """The unfitted search: the task's estimator, seeded, over the grid."""
     estimator_class = (
         NormMLPClassifier if task == "classification" else NormMLPRegressor
     )
     estimator = estimator_class(random_state=random_state, **net_params)
-    return _SweepSearchCV(
+    search_class = _PackedSweepSearchCV if engine == "packed" else _SweepSearchCV
+    return search_class(
         make_norm_pipeline(estimator),
         normalization_grid(scalings, norms),
         cv=_splitter(cv, y, task, random_state),
@@ -627,13 +682,15 @@ def _n_fits(search, X, y, curves: bool) -> int:
 def _fit_search(search, X, y, advance, progress: bool) -> None:
     """Fit the search; with ``progress``, ``advance`` after each group of
     candidates (as many as there are workers) and after the refit."""
-    if progress:
-        n_splits = search.cv.get_n_splits(X, y)
+    n_splits = search.cv.get_n_splits(X, y)
+    if progress and isinstance(search, _SweepSearchCV):
         group_size = effective_n_jobs(search.n_jobs)
         with _reporting(lambda done: advance(done * n_splits), group_size):
             search.fit(X, y)
     else:
         search.fit(X, y)
+        if progress:  # the packed search reports once, at its end
+            advance(len(search.cv_results_["params"]) * n_splits)
     advance(1)  # the refit
 
 
@@ -653,6 +710,7 @@ def sweep(
     scheduler=None,
     progress: bool = False,
     curves: bool = True,
+    engine: str = "packed",
     **net_params,
 ) -> SweepResult:
     """Cross-validate every input scaling x hidden norm combination.
@@ -716,7 +774,17 @@ def sweep(
         each time a group of candidates (as many as there are parallel
         workers) has finished all its folds; the curve part after each fit.
     curves : bool, default=True
-        Record the training curves (one extra fit per candidate).
+        Record the training curves: with ``engine="grid"`` one extra fit per
+        candidate on 80% of the data; with ``engine="packed"`` from the
+        packed run itself, averaged over the folds, at no extra cost.
+    engine : {"grid", "packed"}, default="packed"
+        ``"grid"`` runs :class:`~sklearn.model_selection.GridSearchCV`, one fit
+        after another (or ``n_jobs`` at a time). ``"packed"`` runs
+        :class:`PackedSearchCV`: every candidate and fold trained at once as
+        one stacked network, with the same scores (each member trains as its
+        own fit would, seed for seed); it falls back to the grid, with a
+        warning, for settings it cannot pack (callbacks, another optimizer,
+        weights, a GPU). It ignores ``n_jobs``, ``backend`` and ``progress``.
     **net_params
         Estimator parameters, e.g. ``max_epochs=30``,
         ``hidden_layer_sizes=(64, 64)``.
@@ -766,6 +834,8 @@ def sweep(
     y = np.asarray(y)  # pandas' nullable and categorical targets as plain labels
     if backend == "dask" and n_jobs is None:
         n_jobs = -1  # every thread of the cluster
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
     search = _build_search(
         task,
         scalings=scalings,
@@ -776,14 +846,19 @@ def sweep(
         random_state=random_state,
         y=y,
         net_params=net_params,
+        engine=engine,
     )
     scoring_name = _scoring_name(scoring, task)
     with _backend(backend, scheduler):
         with _progress_bar(progress, _n_fits(search, X, y, curves)) as advance:
             _fit_search(search, X, y, advance, progress)
-            curve_frame = (
-                _curves(search, X, y, task, random_state, advance) if curves else None
-            )
+            if curves and getattr(search, "packed_", False):
+                curve_frame = _packed_curves(search, X, y)
+                advance(len(search.cv_results_["params"]))
+            elif curves:
+                curve_frame = _curves(search, X, y, task, random_state, advance)
+            else:
+                curve_frame = None
     return SweepResult(
         search=search,
         table=_table(search),
@@ -791,6 +866,6 @@ def sweep(
         task=task,
         task_reason=task_reason,
         scoring=scoring_name,
-        loss=LOSSES[task],
+        loss=_loss_name(search, task, curve_frame, y),
         failures=_failures(search),
     )

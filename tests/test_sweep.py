@@ -11,7 +11,13 @@ from sklearn.datasets import load_linnerud, load_wine
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold
 from skorch.callbacks import Callback
 
-from sknorm import NormMLPClassifier, NormMLPRegressor, SweepResult, sweep
+from sknorm import (
+    NormMLPClassifier,
+    NormMLPRegressor,
+    SweepResult,
+    TabularScaler,
+    sweep,
+)
 from sknorm._pipeline import DEFAULT_NORMS, DEFAULT_SCALINGS
 from sknorm._sweep import (
     AUTO_MAX_CLASSES,
@@ -25,7 +31,6 @@ from sknorm._sweep import (
     _n_fits,
     _resolve_task,
 )
-from sknorm._tabular import TabularScaler
 from sknorm.datasets import make_loans
 
 #: sweep() seeds every net with its own random_state: the preset's seed goes.
@@ -533,3 +538,29 @@ def test_sweep_on_a_dask_cluster_matches_one_process(cancer150):
     assert_allclose(both["mean_score_dask"], both["mean_score_local"])
     assert_allclose(both["std_score_dask"], both["std_score_local"])
     assert remote.best_params == local.best_params
+
+
+def test_the_grid_and_packed_engines_agree(cancer):
+    # Each packed member trains as its own fit would, seed for seed: the same
+    # scores up to float32 rounding in a different order (a row or two).
+    X, y = cancer
+    grid = dict(scalings=["none", "standard"], norms=["none", "batch", "layer"])
+    runs = {
+        engine: sweep(X[:300], y[:300], cv=3, engine=engine, **grid, **FAST)
+        for engine in ("grid", "packed")
+    }
+    tables = {e: r.table.sort_values(["scaling", "norm"]) for e, r in runs.items()}
+    assert_allclose(
+        tables["grid"]["mean_score"], tables["packed"]["mean_score"], atol=0.01
+    )
+    assert runs["packed"].search.packed_
+    for result in runs.values():
+        assert list(result.curves.columns) == list(CURVE_COLUMNS)
+        assert len(result.curves) == 6 * FAST["max_epochs"]
+        assert result.curves[["train_loss", "valid_loss"]].notna().all().all()
+
+
+def test_an_unknown_engine_is_named(cancer):
+    X, y = cancer
+    with pytest.raises(ValueError, match="engine must be one of"):
+        sweep(X, y, engine="turbo")
