@@ -40,6 +40,7 @@ from ._plotting import plot_curves, plot_score_heatmap
 from ._scalers import SCALINGS
 from ._sweep import (
     CANDIDATE_COLUMNS,
+    ENGINES,
     TABLE_COLUMNS,
     TASKS,
     _check_target,
@@ -210,10 +211,17 @@ def _add_sweep_arguments(group) -> None:
 
 def _add_run_arguments(group) -> None:
     group.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="packed",
+        help="packed: every candidate and fold trained at once (falls back to "
+        "grid, with a note, when it cannot pack); grid: one fit after another",
+    )
+    group.add_argument(
         "--n-jobs",
         type=int,
         default=-1,
-        help="parallel fits (-1: one per core; 1: in this process)",
+        help="parallel fits of the grid engine (-1: one per core; 1: in this process)",
     )
     group.add_argument(
         "--dask",
@@ -764,6 +772,7 @@ def _run(args, X, y):
             scheduler=args.dask,
             progress=not args.no_progress,
             curves=not args.no_curves,
+            engine=args.engine,
             max_epochs=args.epochs,
             hidden_layer_sizes=args.hidden,
             batch_size=args.batch_size,
@@ -790,7 +799,8 @@ def _settings(args) -> str:
     where = f"Dask scheduler {args.dask}" if args.dask else f"n_jobs={args.n_jobs}"
     return (
         f"hidden layers {args.hidden}, {args.epochs} epochs, "
-        f"batch size {args.batch_size}, seed {args.seed}; fits run with {where}"
+        f"batch size {args.batch_size}, seed {args.seed}; {args.engine} engine"
+        + ("" if args.engine == "packed" else f", fits run with {where}")
     )
 
 
