@@ -7,6 +7,7 @@ from ._norms import NORMS
 from ._persist import load, save
 from ._pipeline import make_norm_pipeline, normalization_grid
 from ._scalers import SCALINGS, InputScaler
+from ._search import PackedSearchCV
 from ._sweep import SweepResult, sweep
 from ._tabular import TabularScaler
 from ._version import __version__
@@ -17,6 +18,7 @@ __all__ = [
     "InputScaler",
     "NormMLPClassifier",
     "NormMLPRegressor",
+    "PackedSearchCV",
     "SweepResult",
     "TabularScaler",
     "__version__",
