@@ -736,17 +736,17 @@ def parse_args(argv=None):
     p.add_argument(
         "--quick",
         action="store_true",
-        help="tiny sizes: 5k rows, 2 epochs, 1 repeat, ...",
+        help="tiny sizes: 2k rows, 2 epochs, 1 repeat, ...",
     )
     p.add_argument("--json", metavar="PATH", help="also dump the results as JSON")
     p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.quick:
-        args.n_samples = 5_000
+        args.n_samples = 2_000
         args.epochs = 2
         args.repeats = 1
         args.small_epochs = 2
-        args.latency_calls = 100
+        args.latency_calls = 20
         args.latency_big_calls = 4
         args.latency_rounds = 2
         args.mem_rows = 100_000
