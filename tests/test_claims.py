@@ -5,7 +5,7 @@ were checked on seeds 0-3 before being pinned to seed 0; the margins asserted
 are well inside what every seed showed (the numbers are in the comments).
 Where a claim only holds under some conditions, the test pins the condition:
 the batch-norm speed-up is asserted for SGD, where it shows, not for Adam,
-where it does not (see examples/covariate_shift.py).
+where it does not (see examples/plot_covariate_shift.py).
 """
 
 import copy
