@@ -33,8 +33,13 @@ from _common import load_average, markdown_table
 from sklearn.datasets import load_breast_cancer
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
-from sknorm import NORMS, NormMLPClassifier, make_norm_pipeline, normalization_grid
-from sknorm._search import PackedSearchCV
+from sknorm import (
+    NORMS,
+    NormMLPClassifier,
+    PackedSearchCV,
+    make_norm_pipeline,
+    normalization_grid,
+)
 
 SCALINGS_9, NORMS_9 = ("none", "minmax", "standard"), ("none", "batch", "layer")
 SCALINGS_25 = ("none", "minmax", "standard", "robust", "quantile")

@@ -345,6 +345,14 @@ def _packed_curves(search, X, y) -> pd.DataFrame:
     return frame.groupby(keys, as_index=False, sort=False).mean()
 
 
+def _sweep_curves(search, X, y, task, random_state, advance) -> pd.DataFrame:
+    """The curves: from the packed run itself, else one more fit per candidate."""
+    if getattr(search, "packed_", False):
+        advance(len(search.cv_results_["params"]))
+        return _packed_curves(search, X, y)
+    return _curves(search, X, y, task, random_state, advance)
+
+
 def _loss_name(search, task: str, curves, y) -> str:
     """What the curves measure: the packed run records the training criterion
     (a regressor's on its standardized target)."""
@@ -660,6 +668,8 @@ def _build_search(
         NormMLPClassifier if task == "classification" else NormMLPRegressor
     )
     estimator = estimator_class(random_state=random_state, **net_params)
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
     search_class = _PackedSweepSearchCV if engine == "packed" else _SweepSearchCV
     return search_class(
         make_norm_pipeline(estimator),
@@ -834,8 +844,6 @@ def sweep(
     y = np.asarray(y)  # pandas' nullable and categorical targets as plain labels
     if backend == "dask" and n_jobs is None:
         n_jobs = -1  # every thread of the cluster
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
     search = _build_search(
         task,
         scalings=scalings,
@@ -852,13 +860,11 @@ def sweep(
     with _backend(backend, scheduler):
         with _progress_bar(progress, _n_fits(search, X, y, curves)) as advance:
             _fit_search(search, X, y, advance, progress)
-            if curves and getattr(search, "packed_", False):
-                curve_frame = _packed_curves(search, X, y)
-                advance(len(search.cv_results_["params"]))
-            elif curves:
-                curve_frame = _curves(search, X, y, task, random_state, advance)
-            else:
-                curve_frame = None
+            curve_frame = (
+                _sweep_curves(search, X, y, task, random_state, advance)
+                if curves
+                else None
+            )
     return SweepResult(
         search=search,
         table=_table(search),

@@ -1,3 +1,5 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -395,3 +397,12 @@ def test_prediction_follows_any_change_of_the_weights(cancer):
     clf.fit(X, y)  # new weights
     clf.net_.module_.load_state_dict(state)  # and back again
     assert_allclose(clf.predict_proba(X), after)
+
+
+def test_float16_input_fits_without_a_warning(diabetes):
+    # float16 always fits in float32: no overflow check, no spurious warning.
+    X, y = diabetes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg = NormMLPRegressor(**FAST).fit(X.astype(np.float16), y)
+    assert np.isfinite(reg.predict(X.astype(np.float16))).all()

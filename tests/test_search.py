@@ -15,8 +15,12 @@ from numpy.testing import assert_allclose
 from sklearn.exceptions import FitFailedWarning
 from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
 
-from sknorm import NormMLPClassifier, NormMLPRegressor, make_norm_pipeline
-from sknorm._search import PackedSearchCV
+from sknorm import (
+    NormMLPClassifier,
+    NormMLPRegressor,
+    PackedSearchCV,
+    make_norm_pipeline,
+)
 
 SETTINGS = {
     "hidden_layer_sizes": (8,),
