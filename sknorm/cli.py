@@ -32,6 +32,7 @@ import skorch
 import torch
 from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import FitFailedWarning
+from sklearn.metrics import get_scorer_names
 
 from ._norms import NORMS
 from ._optional import import_optional
@@ -118,7 +119,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog or "sknorm",
         description="Input scaling and hidden-layer normalization for "
         "scikit-learn MLPs.",
+        formatter_class=argparse.RawTextHelpFormatter,  # the version on one line
     )
+    parser.add_argument("--version", action="version", version=_versions())
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     command = commands.add_parser(
         "sweep",
@@ -176,7 +179,39 @@ def _add_data_arguments(group) -> None:
     )
 
 
+def _scorer(text: str) -> str:
+    if text not in get_scorer_names():
+        raise argparse.ArgumentTypeError(
+            f"unknown scorer {text!r}; scikit-learn's names include accuracy, "
+            "balanced_accuracy, f1, roc_auc, neg_log_loss, r2, "
+            "neg_mean_absolute_error"
+        )
+    return text
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def _add_sweep_arguments(group) -> None:
+    group.add_argument(
+        "--scoring",
+        type=_scorer,
+        default=None,
+        help="a scikit-learn scorer name (default: accuracy or r2)",
+    )
+    group.add_argument("--lr", type=_positive, default=1e-3, help="learning rate")
+    group.add_argument(
+        "--early-stopping",
+        action="store_true",
+        help="hold out 10%% of each fold's training rows and keep the best epoch",
+    )
     group.add_argument(
         "--scalings",
         type=_names(SCALINGS),
@@ -220,7 +255,7 @@ def _add_run_arguments(group) -> None:
     group.add_argument(
         "--n-jobs",
         type=int,
-        default=-1,
+        default=1,
         help="parallel fits of the grid engine (-1: one per core; 1: in this process)",
     )
     group.add_argument(
@@ -773,6 +808,9 @@ def _run(args, X, y):
             progress=not args.no_progress,
             curves=not args.no_curves,
             engine=args.engine,
+            scoring=args.scoring,
+            lr=args.lr,
+            early_stopping=args.early_stopping,
             max_epochs=args.epochs,
             hidden_layer_sizes=args.hidden,
             batch_size=args.batch_size,

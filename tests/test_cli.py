@@ -212,3 +212,27 @@ def test_cli_report_says_why_a_candidate_failed(tmp_path, capsys):
     err = [line for line in capsys.readouterr().err.splitlines() if line]
     assert any("2 fits failed out of a total of 4. The report says" in e for e in err)
     assert len(err) <= 3  # one line per warning, no tracebacks
+
+
+def test_cli_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith(f"sknorm {__version__} (scikit-learn") and "\n" not in out
+
+
+def test_cli_scoring_lr_and_early_stopping_reach_the_sweep(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake_sweep(X, y, **kwargs):
+        seen.update(kwargs)
+        raise ValueError("stop here")
+
+    monkeypatch.setattr("sknorm.cli.sweep", fake_sweep)
+    args = [*ONE, "--scoring", "balanced_accuracy", "--lr", "0.01", "--early-stopping"]
+    assert main([*args, "--out", str(tmp_path / "r")]) == 2
+    assert seen["scoring"] == "balanced_accuracy" and seen["lr"] == 0.01
+    assert seen["early_stopping"] is True and seen["engine"] == "packed"
+    with pytest.raises(SystemExit):
+        main([*ONE, "--scoring", "nope"])
