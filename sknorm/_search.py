@@ -228,7 +228,7 @@ class PackedSearchCV(GridSearchCV):
     scaling) and the network's ``norm``, ``norm_position``, ``dropout``,
     ``lr`` and ``weight_decay``, the steps before the network are fitted once
     per (setting, fold) and every candidate x fold becomes one member of a
-    single packed run (:func:`sknorm._packed.train_packed`): each member starts
+    single packed run (``sknorm._packed.train_packed``): each member starts
     from the initialization its own ``fit`` would draw from ``random_state``,
     shuffles its own fold with its own generator, keeps its own batch-norm
     statistics, early-stopping state and Adam state, and a member whose loss
