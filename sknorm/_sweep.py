@@ -12,7 +12,10 @@ matplotlib and distributed are optional extras, imported only when used.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import html
+import io
 import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -575,6 +578,24 @@ class SweepResult:
         if self.curves is None:
             return heatmap, None
         return heatmap, plot_curves(self.curves, loss=self.loss).figure
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the summary line, the table and the heatmap."""
+        table = self.table.to_html(index=False, float_format="{:.4f}".format)
+        parts = [f"<p><code>{html.escape(repr(self))}</code></p>", table]
+        try:
+            plt = import_optional("matplotlib.pyplot", "report", "the heatmap")
+        except ImportError:
+            return "\n".join(parts)
+        from ._plotting import plot_score_heatmap  # circular at the top
+
+        figure = plot_score_heatmap(self.table, scoring=self.scoring).figure
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+        plt.close(figure)
+        encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+        parts.append(f'<img alt="mean CV score" src="data:image/png;base64,{encoded}">')
+        return "\n".join(parts)
 
     def __repr__(self) -> str:
         best = self.table.iloc[0]

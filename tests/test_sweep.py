@@ -564,3 +564,14 @@ def test_an_unknown_engine_is_named(cancer):
     X, y = cancer
     with pytest.raises(ValueError, match="engine must be one of"):
         sweep(X, y, engine="turbo")
+
+
+def test_a_sweep_result_displays_itself_in_a_notebook(iris):
+    X, y = iris
+    result = sweep(
+        X, y, scalings=["standard"], norms=["none", "layer"], cv=2, curves=False, **FAST
+    )
+    page = result._repr_html_()
+    assert page.count("<tr") == 3  # header + two candidates
+    assert "SweepResult(task=&#x27;classification&#x27;" in page
+    assert page.count('src="data:image/png;base64,') == 1
