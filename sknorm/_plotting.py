@@ -31,8 +31,9 @@ def _ordered(values, known) -> list:
 def plot_score_heatmap(table, ax=None, *, scoring: str = "score"):
     """Mean cross-validation score by input scaling (rows) and hidden norm (columns).
 
-    Each cell reads "mean ± std" over the folds; the colour is the mean and the
-    highest mean is in bold (for a loss-like scoring such as
+    Each cell reads "mean ± std" over the folds; the colour is the mean and
+    every cell with the highest mean (ties included, as ``rank`` 1 in the
+    table) is in bold and framed (for a loss-like scoring such as
     "neg_log_loss", higher is still better).
 
     Parameters
@@ -69,7 +70,7 @@ def plot_score_heatmap(table, ax=None, *, scoring: str = "score"):
     colorbar.set_label(f"mean CV {scoring}")
     low, high = np.nanmin(mean), np.nanmax(mean)
     middle = (low + high) / 2
-    best = np.unravel_index(np.nanargmax(mean), mean.shape)
+    best = np.isclose(mean, high, rtol=0, atol=1e-12)
     for i in range(len(rows)):
         for j in range(len(cols)):
             if np.isnan(mean[i, j]):
@@ -78,7 +79,12 @@ def plot_score_heatmap(table, ax=None, *, scoring: str = "score"):
                 text = f"{mean[i, j]:.3f} ± {std[i, j]:.3f}"
                 # viridis is dark at the low end, light at the high end
                 colour = "white" if mean[i, j] <= middle and high > low else "black"
-            weight = "bold" if (i, j) == best else "normal"
+            weight = "bold" if best[i, j] else "normal"
+            if best[i, j]:
+                frame = plt.Rectangle(
+                    (j - 0.48, i - 0.48), 0.96, 0.96, fill=False, lw=2, ec="red"
+                )
+                ax.add_patch(frame)
             ax.text(
                 j,
                 i,

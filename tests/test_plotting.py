@@ -1,0 +1,27 @@
+"""The sweep's figures: what the heatmap marks."""
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("matplotlib")
+import matplotlib.patches as patches
+
+from sknorm._plotting import plot_score_heatmap
+
+
+def test_the_heatmap_marks_every_tie_for_the_best():
+    table = pd.DataFrame(
+        {
+            "scaling": ["standard", "standard", "minmax", "minmax"],
+            "norm": ["none", "layer", "none", "layer"],
+            "mean_score": [0.9771, 0.9771, 0.97, 0.96],
+            "std_score": [0.01] * 4,
+            "mean_fit_time": [1.0] * 4,
+            "rank": [1, 1, 3, 4],
+        }
+    )
+    ax = plot_score_heatmap(table, scoring="accuracy")
+    frames = [p for p in ax.patches if isinstance(p, patches.Rectangle)]
+    assert len(frames) == 2
+    bold = [t.get_text() for t in ax.texts if t.get_fontweight() == "bold"]
+    assert bold == ["0.977 ± 0.010", "0.977 ± 0.010"]
