@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from joblib import effective_n_jobs, parallel_config
+from sklearn import config_context
 from sklearn.base import BaseEstimator, clone
-from sklearn.metrics import log_loss, mean_squared_error
+from sklearn.metrics import get_scorer, log_loss, mean_squared_error
 from sklearn.model_selection import (
     GridSearchCV,
     KFold,
@@ -39,7 +40,7 @@ from sklearn.model_selection import (
 )
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import check_consistent_length
+from sklearn.utils.validation import _check_sample_weight, check_consistent_length
 from skorch.callbacks import Callback
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
@@ -348,12 +349,36 @@ def _packed_curves(search, X, y) -> pd.DataFrame:
     return frame.groupby(keys, as_index=False, sort=False).mean()
 
 
-def _sweep_curves(search, X, y, task, random_state, advance) -> pd.DataFrame:
+def _weights(sample_weight, y) -> np.ndarray:
+    """Validated weights, one per row of ``y``, none negative."""
+    return _check_sample_weight(sample_weight, y, ensure_non_negative=True)
+
+
+@contextlib.contextmanager
+def _routing_weights(search, sample_weight) -> Iterator[dict]:
+    """``search.fit``'s parameters: none, or ``sample_weight`` routed the
+    scikit-learn way (metadata routing) to the network's fit and to the
+    scores, so training and every CV score are weighted."""
+    if sample_weight is None:
+        yield {}
+        return
+    with config_context(enable_metadata_routing=True):
+        net = search.estimator[-1]
+        net.set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
+        if isinstance(search.scoring, str):
+            scorer = get_scorer(search.scoring)
+            search.scoring = scorer.set_score_request(sample_weight=True)
+        yield {"sample_weight": sample_weight}
+
+
+def _sweep_curves(
+    search, X, y, task, random_state, advance, sample_weight=None
+) -> pd.DataFrame:
     """The curves: from the packed run itself, else one more fit per candidate."""
     if getattr(search, "packed_", False):
         advance(len(search.cv_results_["params"]))
         return _packed_curves(search, X, y)
-    return _curves(search, X, y, task, random_state, advance)
+    return _curves(search, X, y, task, random_state, advance, sample_weight)
 
 
 def _loss_name(search, task: str, curves, y) -> str:
@@ -417,20 +442,22 @@ def _loss(pipe, X, y, task: str) -> float:
     return float(mean_squared_error(y, pipe.predict(X)))
 
 
-def _curve_fit(pipe, params, X_train, y_train, X_valid, y_valid, task):
+def _curve_fit(pipe, params, X_train, y_train, X_valid, y_valid, task, w=None):
     """Fit one candidate on the training part; its losses after every epoch.
 
     Returns ``(rows, error)``: one tuple of :data:`CURVE_COLUMNS` per epoch, or
     no rows and the error's text when the fit failed. Both losses are measured
     the same way, after each epoch, in evaluation mode (batch norm on its
-    running statistics), in the target's own units.
+    running statistics), in the target's own units; ``w`` weighs the fit's
+    training rows, not the losses.
     """
     pipe = clone(pipe).set_params(**params)
     callbacks = list(pipe.get_params()[f"{NET_STEP}__callbacks"] or [])
     callbacks.append((_STATES_CALLBACK, _EpochStates()))
     pipe.set_params(**{f"{NET_STEP}__callbacks": callbacks})
+    weights = {} if w is None else {f"{NET_STEP}__sample_weight": w}
     try:
-        pipe.fit(X_train, y_train)
+        pipe.fit(X_train, y_train, **weights)
     except Exception as exc:  # as GridSearchCV's error_score=nan: report, go on
         return [], f"{type(exc).__name__}: {exc}"
     net = pipe[-1].net_
@@ -448,16 +475,18 @@ def _curve_fit(pipe, params, X_train, y_train, X_valid, y_valid, task):
     return rows, None
 
 
-def _curve_split(X, y, task: str, random_state):
-    """``X_train, X_valid, y_train, y_valid``: the curve fits' seeded hold-out."""
-    return train_test_split(
-        X,
-        y,
+def _curve_split(X, y, task: str, random_state, sample_weight=None):
+    """``X_train, X_valid, y_train, y_valid, w_train``: the curve fits'
+    seeded hold-out (``w_train`` is None without weights)."""
+    arrays = (X, y) if sample_weight is None else (X, y, sample_weight)
+    parts = train_test_split(
+        *arrays,
         test_size=CURVE_VALIDATION_FRACTION,
         random_state=random_state,
         shuffle=True,
         stratify=y if task == "classification" else None,
     )
+    return (*parts[:4], None if sample_weight is None else parts[4])
 
 
 def _scored_candidates(search) -> list[dict]:
@@ -475,18 +504,20 @@ def _scored_candidates(search) -> list[dict]:
     ]
 
 
-def _curves(search, X, y, task, random_state, advance):
+def _curves(search, X, y, task, random_state, advance, sample_weight=None):
     """Fit each scored candidate once more; a frame of :data:`CURVE_COLUMNS`.
 
     The fits run with the search's ``n_jobs``; a failed one is a warning and
     no rows. ``advance(n)`` is called as fits finish (skipped ones count).
     """
-    X_train, X_valid, y_train, y_valid = _curve_split(X, y, task, random_state)
+    X_train, X_valid, y_train, y_valid, w_train = _curve_split(
+        X, y, task, random_state, sample_weight
+    )
     candidates = _scored_candidates(search)
     advance(len(search.cv_results_["params"]) - len(candidates))
     jobs = (
         delayed(_curve_fit)(
-            search.estimator, params, X_train, y_train, X_valid, y_valid, task
+            search.estimator, params, X_train, y_train, X_valid, y_valid, task, w_train
         )
         for params in candidates
     )
@@ -710,16 +741,17 @@ def _n_fits(search, X, y, curves: bool) -> int:
     return n_candidates * n_splits + 1 + (n_candidates if curves else 0)
 
 
-def _fit_search(search, X, y, advance, progress: bool) -> None:
+def _fit_search(search, X, y, advance, progress: bool, sample_weight=None) -> None:
     """Fit the search; with ``progress``, ``advance`` after each group of
     candidates (as many as there are workers) and after the refit."""
     n_splits = search.cv.get_n_splits(X, y)
-    if progress and isinstance(search, _SweepSearchCV):
-        group_size = effective_n_jobs(search.n_jobs)
-        with _reporting(lambda done: advance(done * n_splits), group_size):
-            search.fit(X, y)
-    else:
-        search.fit(X, y)
+    with _routing_weights(search, sample_weight) as fit_params:
+        if progress and isinstance(search, _SweepSearchCV):
+            group_size = effective_n_jobs(search.n_jobs)
+            with _reporting(lambda done: advance(done * n_splits), group_size):
+                search.fit(X, y, **fit_params)
+        else:
+            search.fit(X, y, **fit_params)
         if progress:  # the packed search reports once, at its end
             advance(len(search.cv_results_["params"]) * n_splits)
     advance(1)  # the refit
@@ -742,6 +774,7 @@ def sweep(
     progress: bool = False,
     curves: bool = True,
     engine: str = "packed",
+    sample_weight=None,
     **net_params,
 ) -> SweepResult:
     """Cross-validate every input scaling x hidden norm combination.
@@ -816,6 +849,11 @@ def sweep(
         own fit would, seed for seed); it falls back to the grid, with a
         warning, for settings it cannot pack (callbacks, another optimizer,
         weights, a GPU). It ignores ``n_jobs``, ``backend`` and ``progress``.
+    sample_weight : array-like of shape (n_samples,) or None, default=None
+        Weights of the rows, routed the scikit-learn way (metadata routing) to
+        every network's ``fit`` and to every CV score, so both are weighted;
+        the grid engine runs (the packed one takes no weights). The curve fits
+        train with the weights; their losses are unweighted.
     **net_params
         Estimator parameters, e.g. ``max_epochs=30``,
         ``hidden_layer_sizes=(64, 64)``.
@@ -863,8 +901,9 @@ def sweep(
     if task == "classification":
         _warn_about_classes(y)
     y = np.asarray(y)  # pandas' nullable and categorical targets as plain labels
-    if backend == "dask" and n_jobs is None:
-        n_jobs = -1  # every thread of the cluster
+    if sample_weight is not None:  # the packed engine would fall back anyway
+        engine, sample_weight = "grid", _weights(sample_weight, y)
+    n_jobs = -1 if backend == "dask" and n_jobs is None else n_jobs  # all of Dask
     search = _build_search(
         task,
         scalings=scalings,
@@ -880,9 +919,9 @@ def sweep(
     scoring_name = _scoring_name(scoring, task)
     with _backend(backend, scheduler):
         with _progress_bar(progress, _n_fits(search, X, y, curves)) as advance:
-            _fit_search(search, X, y, advance, progress)
+            _fit_search(search, X, y, advance, progress, sample_weight)
             curve_frame = (
-                _sweep_curves(search, X, y, task, random_state, advance)
+                _sweep_curves(search, X, y, task, random_state, advance, sample_weight)
                 if curves
                 else None
             )

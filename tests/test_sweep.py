@@ -575,3 +575,18 @@ def test_a_sweep_result_displays_itself_in_a_notebook(iris):
     assert page.count("<tr") == 3  # header + two candidates
     assert "SweepResult(task=&#x27;classification&#x27;" in page
     assert page.count('src="data:image/png;base64,') == 1
+
+
+def test_sweep_with_sample_weight_weighs_training_and_scores(cancer):
+    X, y = cancer
+    X, y = X[:200], y[:200]
+    weights = np.where(y == 0, 5.0, 1.0)
+    grid = dict(scalings=["standard"], norms=["none"], cv=2, curves=True, **FAST)
+    weighted = sweep(X, y, sample_weight=weights, **grid)
+    plain = sweep(X, y, engine="grid", **grid)
+    assert not weighted.search.packed_ if hasattr(weighted.search, "packed_") else True
+    # The same folds and seeds: only the weights differ, in training and scores.
+    assert weighted.table["mean_score"][0] != plain.table["mean_score"][0]
+    assert len(weighted.curves) == FAST["max_epochs"]
+    with pytest.raises(ValueError, match="sample_weight"):
+        sweep(X, y, sample_weight=weights[:10], **grid)
