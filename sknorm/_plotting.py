@@ -104,7 +104,12 @@ def plot_score_heatmap(table, ax=None, *, scoring: str = "score"):
 
 
 def plot_curves(curves, ax=None, *, loss: str = "loss", log_scale: bool | None = None):
-    """Training (solid) and validation (dashed) loss per epoch, one colour each.
+    """Training (solid) and validation (dashed) loss per epoch.
+
+    On a new figure (``ax=None``): small multiples, one panel per norm with a
+    colour per scaling and a shared y axis, so 35 candidates read as 7 panels
+    of 5 lines. On a given ``ax``: every candidate in that one axes, a colour
+    each.
 
     Parameters
     ----------
@@ -112,7 +117,7 @@ def plot_curves(curves, ax=None, *, loss: str = "loss", log_scale: bool | None =
         :attr:`SweepResult.curves`: columns ``scaling``, ``norm``, ``epoch``,
         ``train_loss`` and ``valid_loss``.
     ax : matplotlib.axes.Axes, default=None
-        Where to draw; None makes a new figure.
+        Where to draw; None makes a new figure of panels.
     loss : str, default="loss"
         Name of the loss, for the y axis.
     log_scale : bool or None, default=None
@@ -122,9 +127,14 @@ def plot_curves(curves, ax=None, *, loss: str = "loss", log_scale: bool | None =
     Returns
     -------
     ax : matplotlib.axes.Axes
-        The axes drawn on (``ax.figure`` is the figure).
+        The axes drawn on, the first panel on a new figure (``ax.figure`` is
+        the figure).
     """
     plt = _pyplot()
+    if log_scale is None:
+        log_scale = _spans_decades(curves[["train_loss", "valid_loss"]])
+    if ax is None:
+        return _panels(plt, curves, loss, log_scale)
     candidates = [
         (s, n)
         for s in _ordered(curves[_SCALING], SCALINGS)
@@ -132,10 +142,6 @@ def plot_curves(curves, ax=None, *, loss: str = "loss", log_scale: bool | None =
         if ((curves[_SCALING] == s) & (curves[_NORM] == n)).any()
     ]
     legend_columns = -(-len(candidates) // 14)  # at most 14 entries a column
-    if ax is None:
-        _, ax = plt.subplots(
-            figsize=(8 + 2.2 * legend_columns, 5.5), layout="constrained"
-        )
     handles = []
     for (scaling, norm), colour in zip(
         candidates, _colours(plt, len(candidates)), strict=False
@@ -151,8 +157,6 @@ def plot_curves(curves, ax=None, *, loss: str = "loss", log_scale: bool | None =
         )
         ax.plot(part["epoch"], part["valid_loss"], color=colour, linestyle="--")
         handles.append(line)
-    if log_scale is None:
-        log_scale = _spans_decades(curves[["train_loss", "valid_loss"]])
     if log_scale:
         ax.set_yscale("log")
     _legend(plt, ax, handles, legend_columns)
@@ -162,6 +166,49 @@ def plot_curves(curves, ax=None, *, loss: str = "loss", log_scale: bool | None =
     ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     return ax
+
+
+def _panels(plt, curves, loss: str, log_scale: bool):
+    """One panel per norm, a colour per scaling; the first panel."""
+    norms = _ordered(curves[_NORM], NORMS)
+    scalings = _ordered(curves[_SCALING], SCALINGS)
+    ncols = min(len(norms), 4)
+    nrows = -(-len(norms) // ncols)
+    figure, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(3.4 * ncols + 2.0, 2.9 * nrows + 1.0),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+        layout="constrained",
+    )
+    colours = dict(zip(scalings, _colours(plt, len(scalings)), strict=False))
+    for ax, norm in zip(axes.flat, norms, strict=False):
+        for scaling in scalings:
+            part = curves[(curves[_SCALING] == scaling) & (curves[_NORM] == norm)]
+            part = part.sort_values("epoch")
+            style = {"color": colours[scaling]}
+            ax.plot(part["epoch"], part["train_loss"], linestyle="-", **style)
+            ax.plot(part["epoch"], part["valid_loss"], linestyle="--", **style)
+        ax.set_title(f"norm: {norm}")
+        ax.grid(True, alpha=0.3)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(integer=True))
+        if log_scale:
+            ax.set_yscale("log")
+    for k, ax in enumerate(axes.flat[len(norms) :], start=len(norms)):
+        ax.set_visible(False)
+        axes.flat[k - ncols].xaxis.set_tick_params(labelbottom=True)
+    handles = [plt.Line2D([], [], color=colours[s], label=s) for s in scalings]
+    handles += [
+        plt.Line2D([], [], color="black", linestyle="-", label="training"),
+        plt.Line2D([], [], color="black", linestyle="--", label="validation"),
+    ]
+    figure.legend(handles=handles, title="scaling", loc="outside right upper")
+    figure.supxlabel("epoch")
+    figure.supylabel(loss + (" (log scale)" if log_scale else ""))
+    figure.suptitle("Training (solid) and validation (dashed) loss per epoch")
+    return axes.flat[0]
 
 
 def _colours(plt, n: int):

@@ -451,11 +451,12 @@ def test_sweep_plot_returns_figures(result):
         cells = [t.get_text() for t in ax.texts]
         assert len(cells) == 9 and all(" ± " in t for t in cells)
         assert len(heatmap.axes) == 2  # the colour bar
-        ax = curves.axes[0]
-        assert ax.get_xlabel() == "epoch"
-        assert "log loss" in ax.get_ylabel()
-        assert len(ax.lines) == 2 * 9
-        assert len(ax.get_legend().get_texts()) == 9 + 2
+        # small multiples: a panel per norm, a line pair per scaling
+        assert curves.get_supxlabel() == "epoch"
+        assert "log loss" in curves.get_supylabel()
+        panels = [ax for ax in curves.axes if ax.get_visible()]
+        assert len(panels) == 3 and all(len(ax.lines) == 2 * 3 for ax in panels)
+        assert len(curves.legends[0].get_texts()) == 3 + 2
     finally:
         plt.close(heatmap)
         plt.close(curves)
