@@ -80,6 +80,10 @@ print(peak_mb() - before)
 
 
 def test_a_large_sparse_matrix_is_never_densified_whole(run_python):
+    # Densified whole, the float32 matrix alone would add 763 MB (and the
+    # float64 prediction copy twice that). The batches' growth measured 166 to
+    # 561 MB across runs: the allocator keeps freed batch buffers, more or
+    # less of them depending on the machine's load and threads.
     dense_mb = 50_000 * 4_000 * 4 / 2**20
     growth_mb = float(run_python("-c", _BIG_SPARSE_FIT).stdout.split()[-1])
-    assert growth_mb < dense_mb / 2, growth_mb
+    assert growth_mb < dense_mb, growth_mb
