@@ -18,16 +18,19 @@ products keep several cores busy.
 from __future__ import annotations
 
 import math
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ._norms import BatchRenorm1d, GhostBatchNorm1d
-from ._training import SliceLoader, fit_context
+from ._training import SliceLoader, default_num_threads, fit_context
 from .nn import MLP
 
 __all__ = ["PackedMLP", "PackedRun", "seeded_member", "train_packed"]
@@ -82,29 +85,29 @@ def seeded_member(module_params: dict, seed: int) -> tuple[MLP, torch.Generator]
 @dataclass
 class _Rows:
     """Members' rows in a padded ``(K, B, ...)`` batch: member k's first
-    ``sizes[k]`` rows are real, the rest padding (masked out everywhere)."""
+    ``sizes[k]`` rows are real, the rest padding (masked out everywhere).
+    Everything is computed once: the trainer keeps one per step."""
 
     sizes: torch.Tensor  # (K,) long
     mask: torch.Tensor = field(init=False)  # (K, B, 1) float
     count: torch.Tensor = field(init=False)  # (K, 1, 1) float, at least 1
     width: int = 0
+    active: torch.Tensor = field(init=False)  # (K,) bool: any real row
+    full: bool = field(init=False)  # every member has all ``width`` rows real
+    _parts: dict = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         rows = torch.arange(self.width)
         self.mask = (rows[None, :] < self.sizes[:, None]).float().unsqueeze(2)
         self.count = self.sizes.clamp(min=1).float().view(-1, 1, 1)
-
-    @property
-    def active(self) -> torch.Tensor:
-        return self.sizes > 0
-
-    @property
-    def full(self) -> bool:
-        """Every member has all ``width`` rows real (no padding)."""
-        return bool((self.sizes == self.width).all())
+        self.active = self.sizes > 0
+        self.full = bool((self.sizes == self.width).all())
 
     def narrow(self, start: int, length: int) -> _Rows:
-        return _Rows(self.sizes.narrow(0, start, length), width=self.width)
+        if (start, length) not in self._parts:
+            part = _Rows(self.sizes.narrow(0, start, length), width=self.width)
+            self._parts[start, length] = part
+        return self._parts[start, length]
 
     def segments(self, virtual_batch_size: int | None) -> torch.Tensor:
         """One-hot ``(K, B, G)`` of each real row's (virtual) batch: what
@@ -194,13 +197,6 @@ class _PackedNorm(nn.Module):
                 self.register_parameter(name, nn.Parameter(stacked.clone()))
             else:
                 self.register_buffer(name, stacked.clone())
-
-    def member_state(self, i: int) -> dict[str, torch.Tensor]:
-        """Member ``i``'s tensors, shaped as in the torch layer."""
-        return {
-            name: t[i].reshape(-1) if t.dim() == 3 else t[i].clone()
-            for name, t in self.state_dict().items()
-        }
 
     def _affine(self, y: torch.Tensor) -> torch.Tensor:
         weight = getattr(self, "weight", None)
@@ -308,15 +304,52 @@ def _check_same(modules: Sequence[MLP]) -> None:
             raise ValueError("Packed members must share their activation.")
 
 
+class _Group(nn.Module):
+    """The members of one norm group (same norm kind, settings and position):
+    their linear layers stacked as ``(k, in, out)`` weights and ``(k, 1, out)``
+    biases, and one :class:`_PackedNorm` per hidden layer."""
+
+    def __init__(self, members: Sequence[MLP], position: Sequence[str]) -> None:
+        super().__init__()
+        self.position = list(position)
+        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
+        self.norms = nn.ModuleList()
+        for layer in range(len(members[0].hidden)):
+            blocks = [m.hidden[layer] for m in members]
+            self._stack_linear([b.linear for b in blocks])
+            self.norms.append(_PackedNorm([b.norm for b in blocks]))
+        self._stack_linear([m.output for m in members])
+
+    def _stack_linear(self, linears: Sequence[nn.Linear]) -> None:
+        weight = torch.stack([lin.weight.detach().t() for lin in linears])
+        bias = torch.stack([lin.bias.detach().unsqueeze(0) for lin in linears])
+        self.weights.append(nn.Parameter(weight.contiguous()))
+        self.biases.append(nn.Parameter(bias.contiguous()))
+
+    def forward(self, h, rows: _Rows, noise, activation) -> torch.Tensor:
+        for layer, norm in enumerate(self.norms):
+            h = torch.baddbmm(self.biases[layer], h, self.weights[layer])
+            if self.position[layer] == "before":
+                h = activation(norm(h, rows))
+            else:
+                h = norm(activation(h), rows)
+            if noise[layer] is not None:
+                h = h * noise[layer]
+        return torch.baddbmm(self.biases[-1], h, self.weights[-1])
+
+
 class PackedMLP(nn.Module):
     """K independent :class:`sknorm.nn.MLP` members, stacked and run at once.
 
-    Linear layers are ``(K, in, out)`` weights applied with
-    :func:`torch.baddbmm` to ``(K, B, in)`` batches. Members are grouped by
-    norm (kind, settings and position): each group is a contiguous slice of
-    the stack, normalized by one batched op. Batch norms (plain, ghost,
-    renorm) compute each member's statistics over its own real rows and keep
-    running statistics per member. Members must share the layer widths and the
+    Members are grouped by norm (kind, settings and position); each group is
+    a contiguous slice of the stack with its own stacked tensors: linear
+    layers are ``(k, in, out)`` weights applied with :func:`torch.baddbmm` to
+    ``(k, B, in)`` batches, and each hidden layer's norm is one batched op.
+    A group runs through all its layers on its own, so the groups' outputs
+    meet only at the end (one small concatenation, not one of every hidden
+    layer's activations in each direction). Batch norms (plain, ghost, renorm)
+    compute each member's statistics over its own real rows and keep running
+    statistics per member. Members must share the layer widths and the
     activation; norm, norm position and dropout may differ.
 
     Parameters
@@ -329,6 +362,8 @@ class PackedMLP(nn.Module):
     order : list of int
         ``order[j]`` is the member (index in ``modules``) at stack position
         ``j``; members are stacked by norm group.
+    groups : list of (int, int, tuple)
+        Per norm group: first stack position, members, norm key.
     dropout : list of float
         Dropout probability per stack position.
 
@@ -354,33 +389,19 @@ class PackedMLP(nn.Module):
         ranked = sorted(set(keys), key=keys.index)
         self.order = sorted(range(len(modules)), key=lambda i: ranked.index(keys[i]))
         members = [modules[i] for i in self.order]
-        self.groups = []  # (start, length, position) per norm group
+        self.groups = []  # (start, length, key) per norm group
         for key in ranked:
             start = [keys[i] for i in self.order].index(key)
             self.groups.append((start, keys.count(key), key))
-        self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
-        self.norms = nn.ModuleList()
-        for layer in range(len(members[0].hidden)):
-            blocks = [m.hidden[layer] for m in members]
-            self._stack_linear([b.linear for b in blocks])
-            self.norms.append(
-                nn.ModuleList(
-                    _PackedNorm([b.norm for b in blocks[s : s + n]])
-                    for s, n, _ in self.groups
-                )
-            )
-        self._stack_linear([m.output for m in members])
+        self.stacks = nn.ModuleList(
+            _Group(members[s : s + n], [k[1] for k in key]) for s, n, key in self.groups
+        )
         hidden = len(members[0].hidden) > 0
         self.activation = members[0].hidden[0].activation if hidden else None
+        self.widths = [b.linear.out_features for b in members[0].hidden]
         self.dropout = [
             float(m.hidden[0].dropout.p) if hidden else 0.0 for m in members
         ]
-
-    def _stack_linear(self, linears: Sequence[nn.Linear]) -> None:
-        weight = torch.stack([lin.weight.detach().t() for lin in linears])
-        bias = torch.stack([lin.bias.detach().unsqueeze(0) for lin in linears])
-        self.weights.append(nn.Parameter(weight.contiguous()))
-        self.biases.append(nn.Parameter(bias.contiguous()))
 
     @property
     def n_members(self) -> int:
@@ -397,42 +418,53 @@ class PackedMLP(nn.Module):
         is one dropout multiplier ``(K, B, width)`` (or None) per hidden layer."""
         if rows is None:
             rows = _Rows(torch.full((X.shape[0],), X.shape[1]), width=X.shape[1])
-        h = X
-        for layer, norms in enumerate(self.norms):
-            h = torch.baddbmm(self.biases[layer], h, self.weights[layer])
-            # split, not narrow: its backward is one cat, not a zero-filled
-            # copy of the whole stack per group
-            pieces = h.split([n for _, n, _ in self.groups])
-            parts = [
-                self._block(norm, piece, rows.narrow(start, n), key[layer][1])
-                for norm, piece, (start, n, key) in zip(
-                    norms, pieces, self.groups, strict=True
+        if noise is None:
+            noise = [None] * len(self.widths)
+        outs = []
+        for stack, (start, n, _) in zip(self.stacks, self.groups, strict=True):
+            part = [None if t is None else t.narrow(0, start, n) for t in noise]
+            outs.append(
+                stack(
+                    X.narrow(0, start, n), rows.narrow(start, n), part, self.activation
                 )
-            ]
-            h = parts[0] if len(parts) == 1 else torch.cat(parts)
-            if noise is not None and noise[layer] is not None:
-                h = h * noise[layer]
-        return torch.baddbmm(self.biases[-1], h, self.weights[-1])
+            )
+        return outs[0] if len(outs) == 1 else torch.cat(outs)
 
-    def _block(self, norm: _PackedNorm, h, rows: _Rows, position: str):
-        if position == "before":
-            return self.activation(norm(h, rows))
-        return norm(self.activation(h), rows)
+    def stacked(self) -> list[tuple[str, torch.Tensor, int, int]]:
+        """Every stacked tensor (parameters and buffers) as ``(name in an
+        MLP's state_dict, tensor, first stack position, members)``."""
+        out = []
+        for stack, (start, n, _) in zip(self.stacks, self.groups, strict=True):
+            for layer, norm in enumerate(stack.norms):
+                prefix = f"hidden.{layer}."
+                out.append((prefix + "linear.weight", stack.weights[layer], start, n))
+                out.append((prefix + "linear.bias", stack.biases[layer], start, n))
+                for name, t in norm.state_dict(keep_vars=True).items():
+                    out.append((prefix + "norm." + name, t, start, n))
+            out.append(("output.weight", stack.weights[-1], start, n))
+            out.append(("output.bias", stack.biases[-1], start, n))
+        return out
+
+    def member_state_dicts(self, tensors=None) -> list[dict[str, torch.Tensor]]:
+        """The ``state_dict`` of an :class:`MLP` per stack position, from the
+        stack's tensors or from ``tensors`` (a snapshot of :meth:`stacked`)."""
+        entries = self.stacked()
+        if tensors is None:
+            tensors = [t for _, t, _, _ in entries]
+        states: list[dict] = [{} for _ in range(self.n_members)]
+        for (name, _, start, _), t in zip(entries, tensors, strict=True):
+            t = t.detach()
+            if name.endswith("linear.weight") or name == "output.weight":
+                t = t.transpose(1, 2)  # stored (in, out), torch's Linear (out, in)
+            elif t.dim() == 3:
+                t = t.flatten(1)  # (k, 1, width) stacks of vectors
+            for i, member in enumerate(t.clone().unbind(0)):
+                states[start + i][name] = member
+        return states
 
     def member_state_dict(self, j: int) -> dict[str, torch.Tensor]:
         """The ``state_dict`` of an :class:`MLP` holding stack position ``j``."""
-        state = {}
-        group = next(g for g, (s, n, _) in enumerate(self.groups) if s <= j < s + n)
-        start = self.groups[group][0]
-        for layer, norms in enumerate(self.norms):
-            prefix = f"hidden.{layer}."
-            state[prefix + "linear.weight"] = self.weights[layer][j].t().clone()
-            state[prefix + "linear.bias"] = self.biases[layer][j, 0].clone()
-            for name, t in norms[group].member_state(j - start).items():
-                state[prefix + "norm." + name] = t
-        state["output.weight"] = self.weights[-1][j].t().clone()
-        state["output.bias"] = self.biases[-1][j, 0].clone()
-        return {k: v.detach() for k, v in state.items()}
+        return self.member_state_dicts()[j]
 
 
 # -- the members' data ---------------------------------------------------------------
@@ -521,7 +553,7 @@ def _noise(model: PackedMLP, generators, sizes: Sequence[int], width: int) -> li
     """Dropout multipliers per hidden layer, each member's drawn from its own
     generator in the order and shape of its individual forward pass (torch's
     dropout: ``empty_like(x).bernoulli_(1 - p).div_(1 - p)``)."""
-    widths = [w.shape[2] for w in model.weights[:-1]]
+    widths = model.widths
     if not any(model.dropout):
         return [None] * len(widths)
     noise = [torch.ones(model.n_members, width, w) for w in widths]
@@ -558,54 +590,65 @@ class _Adam:
     correction) per member, nor leave a member out of a step. Here a member
     outside the step (no batch at this step, stopped, diverged) keeps its
     parameters and moments exactly.
+
+    All parameters live in one flat buffer (each parameter's ``data`` is a
+    view of it), and ``member_of`` says which member each element belongs to:
+    a step is a few ops on that buffer, not a few ops per parameter (on the
+    CPU torch's multi-tensor ops loop over the tensors one kernel at a time).
     """
 
     def __init__(self, model: PackedMLP, lr, weight_decay) -> None:
-        self.params = [(p, 0, model.n_members) for p in (*model.weights, *model.biases)]
-        for norms in model.norms:
-            for norm, (start, n, _) in zip(norms, model.groups, strict=True):
-                self.params += [(p, start, n) for p in norm.parameters()]
+        self.params, owners = [], []
+        for stack, (start, n, _) in zip(model.stacks, model.groups, strict=True):
+            for p in stack.parameters():
+                self.params.append(p)
+                owners.append(
+                    torch.arange(start, start + n).repeat_interleave(p.numel() // n)
+                )
+        self.member_of = torch.cat(owners)
+        self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
+        offset = 0
+        for p in self.params:
+            p.data = self.flat[offset : offset + p.numel()].view_as(p)
+            offset += p.numel()
         self.lr = torch.tensor(lr, dtype=torch.float64)
         self.weight_decay = torch.tensor(weight_decay, dtype=torch.float32)
         self.decay = bool((self.weight_decay > 0).any())
+        self.uniform = bool((self.lr == self.lr[0]).all()) and bool(
+            (self.weight_decay == self.weight_decay[0]).all()
+        )
         self.steps = torch.zeros(model.n_members, dtype=torch.float64)
-        self.moments = [
-            (torch.zeros_like(p), torch.zeros_like(p)) for p, *_ in self.params
-        ]
+        self.same_steps = True  # every member has taken every step so far
+        self.m, self.v = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
+
+    def _grad(self) -> torch.Tensor:
+        grad = torch.cat([p.grad.reshape(-1) for p in self.params])
+        for p in self.params:
+            p.grad = None
+        return grad
 
     @torch.no_grad()
     def step(self, active: torch.Tensor) -> None:
         """One Adam step of the members where ``active``; the rest keep still."""
-        lr, decay = self.lr, self.weight_decay
-        if (
-            bool(active.all())
-            and bool((lr == lr[0]).all() and (decay == decay[0]).all())
-            and bool((self.steps == self.steps[0]).all())
-        ):
-            self._uniform_step(float(lr[0]), float(decay[0]))
+        if self.same_steps and not bool(active.all()):
+            self.same_steps = False
+        if self.uniform and self.same_steps:
+            self._uniform_step(float(self.lr[0]), float(self.weight_decay[0]))
         else:
             self._member_step(active)
 
     def _uniform_step(self, lr: float, weight_decay: float) -> None:
-        """Every member steps with the same scalars: torch's multi-tensor Adam."""
+        """Every member steps with the same scalars: torch's Adam update."""
         beta1, beta2 = BETAS
         self.steps += 1
         step = float(self.steps[0])
-        params = [p for p, *_ in self.params]
-        grads = [p.grad for p in params]
-        exp_avgs = [m for m, _ in self.moments]
-        exp_avg_sqs = [v for _, v in self.moments]
+        grad = self._grad()
         if weight_decay:
-            grads = torch._foreach_add(grads, params, alpha=weight_decay)
-        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-        torch._foreach_mul_(exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-        denom = torch._foreach_sqrt(exp_avg_sqs)
-        torch._foreach_div_(denom, math.sqrt(1 - beta2**step))
-        torch._foreach_add_(denom, ADAM_EPS)
-        torch._foreach_addcdiv_(params, exp_avgs, denom, -lr / (1 - beta1**step))
-        for p in params:
-            p.grad = None
+            grad = grad.add(self.flat, alpha=weight_decay)
+        self.m.lerp_(grad, 1 - beta1)
+        self.v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        denom = self.v.sqrt().div_(math.sqrt(1 - beta2**step)).add_(ADAM_EPS)
+        self.flat.addcdiv_(self.m, denom, value=-lr / (1 - beta1**step))
 
     def _member_step(self, active: torch.Tensor) -> None:
         beta1, beta2 = BETAS
@@ -615,18 +658,16 @@ class _Adam:
         correction = torch.sqrt(1 - beta2**steps).float()
         weight1 = (1 - beta1) * active.float()
         factor2 = torch.where(active, beta2, 1.0).float()
-        for (p, start, n), (m, v) in zip(self.params, self.moments, strict=True):
-            view = (slice(start, start + n), None, None)
-            on = active[view[0]].view(-1, 1, 1)
-            grad = p.grad
-            if self.decay:
-                grad = grad.add(p * self.weight_decay[view])
-            grad = torch.where(on, grad, 0.0)
-            m.lerp_(grad, weight1[view])
-            v.mul_(factor2[view]).addcmul_(grad, grad, value=1 - beta2)
-            denom = (v.sqrt() / correction[view]).add_(ADAM_EPS)
-            p.sub_(torch.where(on, m / denom * step_size[view], 0.0))
-            p.grad = None
+        of = self.member_of
+        on = active[of]
+        grad = self._grad()
+        if self.decay:
+            grad = grad.add(self.flat * self.weight_decay[of])
+        grad = torch.where(on, grad, 0.0)
+        self.m.lerp_(grad, weight1[of])
+        self.v.mul_(factor2[of]).addcmul_(grad, grad, value=1 - beta2)
+        denom = (self.v.sqrt() / correction[of]).add_(ADAM_EPS)
+        self.flat.sub_(torch.where(on, self.m / denom * step_size[of], 0.0))
 
 
 @torch.no_grad()
@@ -679,34 +720,73 @@ class PackedRun:
     fit_time: float = 0.0
 
 
+class _Control:
+    """What the workers share: the stop flag (an error or Ctrl-C elsewhere)
+    and the progress callback, called under a lock."""
+
+    def __init__(self, progress: Callable[[float], Any] | None, max_epochs: int):
+        self.stop = threading.Event()
+        self.progress, self.max_epochs = progress, max(int(max_epochs), 1)
+        self._lock = threading.Lock()
+
+    def advance(self, member_epochs: int) -> None:
+        if self.progress is not None and member_epochs:
+            with self._lock:
+                self.progress(member_epochs / self.max_epochs)
+
+
+class _Stopped(Exception):
+    """A worker stopped because another failed or the run was interrupted."""
+
+
 class _Stopper:
     """skorch's :class:`~skorch.callbacks.EarlyStopping` (``valid_loss``,
-    relative ``tol``, ``load_best=True``), one state per member."""
+    relative ``tol``, ``load_best=True``), one state per member. The best
+    epoch's tensors are kept as one snapshot of the stack, whose rows are
+    overwritten for the members that improved."""
 
-    def __init__(self, n_members: int, patience: int, tol: float) -> None:
+    def __init__(self, model: PackedMLP, patience: int, tol: float) -> None:
         self.patience, self.tol = int(patience), float(tol)
-        self.threshold = [math.inf] * n_members
-        self.misses = [0] * n_members
-        self.best: list[tuple[int, dict] | None] = [None] * n_members
+        k = model.n_members
+        self.threshold = [math.inf] * k
+        self.misses = [0] * k
+        self.best_epoch: list[int | None] = [None] * k
+        self.entries = model.stacked()
+        self.snapshot = [t.detach().clone() for _, t, _, _ in self.entries]
 
-    def update(self, model: PackedMLP, k: int, loss: float, epoch: int) -> bool:
-        """Record member ``k``'s validation ``loss``; True when it stops."""
-        if loss < self.threshold[k]:
-            self.misses[k] = 0
-            self.threshold[k] = loss - self.tol * loss
-            self.best[k] = (epoch, model.member_state_dict(k))
-        else:
-            self.misses[k] += 1
-        return self.misses[k] == self.patience
+    def update(self, losses: Sequence[float], live: Sequence[int], epoch: int):
+        """Record the live members' validation losses; the ones that stop."""
+        improved, stopped = [], []
+        for j in live:
+            if losses[j] < self.threshold[j]:
+                self.misses[j] = 0
+                self.threshold[j] = losses[j] - self.tol * losses[j]
+                self.best_epoch[j] = epoch
+                improved.append(j)
+            else:
+                self.misses[j] += 1
+                if self.misses[j] == self.patience:
+                    stopped.append(j)
+        self._keep(improved)
+        return stopped
+
+    @torch.no_grad()
+    def _keep(self, members: list[int]) -> None:
+        for (_, t, start, n), snap in zip(self.entries, self.snapshot, strict=True):
+            rows = [j - start for j in members if start <= j < start + n]
+            if rows:
+                index = torch.tensor(rows)
+                snap[index] = t.detach()[index]
 
 
 class _Trainer:
     """The packed training loop; state per member, in stack order."""
 
-    def __init__(self, modules, generators, train_sets, settings: dict) -> None:
+    def __init__(self, modules, generators, train_sets, settings, control) -> None:
         self.model = PackedMLP(modules).train()
         order = self.model.order
-        self.task = settings["task"]
+        self.task, self.control = settings["task"], control
+        self.max_epochs = int(settings["max_epochs"])
         self.generators = [generators[i] for i in order]
         self.train = _Store.of(train_sets, order)
         self.valid, self.heldout = (
@@ -727,7 +807,9 @@ class _Trainer:
             name: [[] for _ in range(k)] for name in ("train", "valid", "heldout")
         }
         patience = settings.get("patience")
-        self.stopper = _Stopper(k, patience, settings["tol"]) if patience else None
+        self.stopper = (
+            _Stopper(self.model, patience, settings["tol"]) if patience else None
+        )
         self.epochs = [0] * k
         self._rows: dict[tuple, _Rows] = {}  # per step and set of live members
 
@@ -741,6 +823,8 @@ class _Trainer:
         row_sum = torch.zeros(k, dtype=torch.float64)
         bad_step, bad_loss = torch.full((k,), -1), torch.zeros(k)
         for s, step in enumerate(self.steps):
+            if self.control.stop.is_set():
+                raise _Stopped
             sizes = [n if a else 0 for n, a in zip(step.sizes, self.alive, strict=True)]
             key = (s, tuple(self.alive))
             if key not in self._rows:
@@ -763,54 +847,95 @@ class _Trainer:
             row_sum += rows.sizes * on
         return loss_sum / row_sum.clamp(min=1), bad_step, bad_loss
 
-    def _fail(self, j: int, message: str) -> None:
+    def _drop(self, j: int, epoch: int) -> None:
+        """Member ``j`` trains no more after ``epoch``: report its rest."""
         self.alive[j] = False
+        self.control.advance(self.max_epochs - epoch)
+
+    def _fail(self, j: int, epoch: int, message: str) -> None:
+        self._drop(j, epoch)
         self.errors[j] = f"Training diverged: {message}. Scale the inputs or lower lr."
 
     def _end_epoch(self, epoch: int, train, bad_step, bad_loss) -> None:
         """Record the epoch's losses; mark diverged and stopped members."""
+        live = []
         for j in range(self.model.n_members):
             if self.alive[j] and int(bad_step[j]) >= 0:
                 self._fail(
                     j,
+                    epoch - 1,
                     f"the training loss is {float(bad_loss[j])} at epoch {epoch}, "
                     f"batch {int(bad_step[j]) + 1}",
                 )
             elif self.alive[j]:
                 self.curves["train"][j].append(float(train[j]))
                 self.epochs[j] = epoch
+                live.append(j)
+        self.control.advance(len(live))
         if self.heldout is not None:
             heldout = _eval_losses(self.model, self.heldout, self.task).tolist()
-            for j in range(self.model.n_members):
-                if self.alive[j]:
-                    self.curves["heldout"][j].append(heldout[j])
+            for j in live:
+                self.curves["heldout"][j].append(heldout[j])
         if self.valid is not None:
-            self._validate(epoch)
+            self._validate(epoch, live)
 
-    def _validate(self, epoch: int) -> None:
+    def _validate(self, epoch: int, live: list[int]) -> None:
         valid = _eval_losses(self.model, self.valid, self.task).tolist()
-        for j in range(self.model.n_members):
-            if not self.alive[j]:
-                continue
-            if not math.isfinite(valid[j]):
-                self._fail(j, f"the validation loss is {valid[j]} at epoch {epoch}")
-                continue
-            self.curves["valid"][j].append(valid[j])
-            if self.stopper is not None and self.stopper.update(
-                self.model, j, valid[j], epoch
-            ):
-                self.alive[j] = False
-
-    def result(self) -> list[dict]:
-        """Each member's final state (its best epoch's, with early stopping)."""
-        states = []
-        for j in range(self.model.n_members):
-            best = self.stopper.best[j] if self.stopper is not None else None
-            if best is not None and best[0] != self.epochs[j]:
-                states.append(best[1])
+        finite = []
+        for j in live:
+            if math.isfinite(valid[j]):
+                self.curves["valid"][j].append(valid[j])
+                finite.append(j)
             else:
-                states.append(self.model.member_state_dict(j))
-        return states
+                message = f"the validation loss is {valid[j]} at epoch {epoch}"
+                self._fail(j, epoch, message)
+        if self.stopper is not None:
+            for j in self.stopper.update(valid, finite, epoch):
+                self._drop(j, epoch)
+
+    def outcome(self) -> dict:
+        """Each member's final state (its best epoch's, with early stopping),
+        curves and error, in the order the members were given."""
+        current = self.model.member_state_dicts()
+        if self.stopper is not None:
+            best = self.model.member_state_dicts(self.stopper.snapshot)
+            current = [
+                best[j] if self.stopper.best_epoch[j] is not None else state
+                for j, state in enumerate(current)
+            ]
+        back = sorted(range(len(current)), key=self.model.order.__getitem__)
+        return {
+            "states": [current[j] for j in back],
+            "train_loss": [self.curves["train"][j] for j in back],
+            "valid_loss": [self.curves["valid"][j] for j in back],
+            "heldout_loss": [self.curves["heldout"][j] for j in back],
+            "errors": [self.errors[j] for j in back],
+        }
+
+
+def _deal(n_members: int, n_workers: int) -> list[list[int]]:
+    """Members dealt round-robin to the workers, so each worker gets the same
+    mix of norms and folds (and so about the same work)."""
+    return [list(range(w, n_members, n_workers)) for w in range(n_workers)]
+
+
+def _subset(settings: dict, members: list[int]) -> dict:
+    """The settings of some members: per-member lists narrowed to them."""
+    out = dict(settings)
+    for key in ("train_sets", "valid_sets", "heldout_sets", "lr", "weight_decay"):
+        if settings.get(key) is not None:
+            out[key] = [settings[key][i] for i in members]
+    return out
+
+
+def _train_group(modules, generators, settings: dict, control: _Control) -> dict:
+    """One worker's packed run over its members (in their given order)."""
+    trainer = _Trainer(modules, generators, settings["train_sets"], settings, control)
+    for epoch in range(1, int(settings["max_epochs"]) + 1):
+        if not any(trainer.alive):
+            break
+        trainer._end_epoch(epoch, *trainer._epoch())
+    return trainer.outcome()
 
 
 def train_packed(
@@ -828,6 +953,7 @@ def train_packed(
     patience: int | None = None,
     tol: float = 1e-4,
     n_threads: int | None = None,
+    progress: Callable[[float], Any] | None = None,
 ) -> PackedRun:
     """Train K members at once, each as its individual estimator fit would.
 
@@ -836,6 +962,13 @@ def train_packed(
     mini-batches with SliceLoader's small-last-batch merge, with its own Adam
     learning rate and weight decay. A member whose batch loss is not finite is
     marked failed and frozen; one that early-stops is frozen; the others go on.
+
+    The members are dealt to ``n_threads`` workers, each a Python thread that
+    trains its share as one packed stack with one torch thread. Torch releases
+    the GIL inside its kernels, so the workers' stacked products run on
+    separate cores; unlike torch's own OpenMP threads, which wait on each other
+    at every op (on a busy machine, spinning), a worker that loses its core
+    only slows itself. No member's arithmetic depends on which worker runs it.
 
     Parameters
     ----------
@@ -866,7 +999,15 @@ def train_packed(
     tol : float, default=1e-4
         Relative improvement early stopping counts.
     n_threads : int or None, default=None
-        Torch threads for the run (the estimators' default rule when None).
+        Worker threads (at most one per member). None: every core this
+        process may use (``OMP_NUM_THREADS`` when set) when the stack is big
+        enough to pay, else one (:func:`~sknorm._training.default_num_threads`
+        on members x batch x widest layer).
+    progress : callable or None, default=None
+        Called from the workers with a number of fits done (a fraction: one
+        member's epoch is ``1 / max_epochs`` of a fit; a member that stops
+        early reports the rest of its share at once); the calls add up to
+        ``len(modules)``.
 
     Returns
     -------
@@ -886,23 +1027,44 @@ def train_packed(
     [2, 2]
     """
     settings = dict(locals())
+    settings.pop("modules"), settings.pop("generators")
     start = time.perf_counter()
     widths = [w.shape[0] for w in modules[0].parameters() if w.dim() == 2]
     work = len(modules) * batch_size * max(widths)
-    with fit_context(None, n_threads, work=work):
-        trainer = _Trainer(modules, generators, train_sets, settings)
-        for epoch in range(1, int(max_epochs) + 1):
-            if not any(trainer.alive):
-                break
-            trainer._end_epoch(epoch, *trainer._epoch())
-        states = trainer.result()
-    back = {i: j for j, i in enumerate(trainer.model.order)}
-    curves = trainer.curves
-    return PackedRun(
-        states=[states[back[i]] for i in range(len(modules))],
-        train_loss=[curves["train"][back[i]] for i in range(len(modules))],
-        valid_loss=[curves["valid"][back[i]] for i in range(len(modules))],
-        heldout_loss=[curves["heldout"][back[i]] for i in range(len(modules))],
-        errors=[trainer.errors[back[i]] for i in range(len(modules))],
-        fit_time=time.perf_counter() - start,
-    )
+    n_workers = min(n_threads or default_num_threads(work), len(modules))
+    groups = _deal(len(modules), n_workers)
+    control = _Control(progress, int(max_epochs))
+    with fit_context(None, 1):
+        if n_workers == 1:
+            outcomes = [_train_group(modules, generators, settings, control)]
+        else:
+            outcomes = _run_workers(modules, generators, settings, groups, control)
+    merged = {name: [None] * len(modules) for name in outcomes[0]}
+    for members, outcome in zip(groups, outcomes, strict=True):
+        for name, values in outcome.items():
+            for i, value in zip(members, values, strict=True):
+                merged[name][i] = value
+    return PackedRun(**merged, fit_time=time.perf_counter() - start)
+
+
+def _run_workers(modules, generators, settings, groups, control) -> list[dict]:
+    """Each group trained by its own thread; an error (or Ctrl-C here) stops
+    them all at their next step and is raised once they have stopped."""
+    with ThreadPoolExecutor(len(groups), thread_name_prefix="sknorm-packed") as pool:
+        futures = [
+            pool.submit(
+                _train_group,
+                [modules[i] for i in members],
+                [generators[i] for i in members],
+                _subset(settings, members),
+                control,
+            )
+            for members in groups
+        ]
+        try:
+            for future in as_completed(futures):
+                future.result()
+        except BaseException:
+            control.stop.set()
+            raise
+    return [future.result() for future in futures]

@@ -12,12 +12,17 @@ naming the parameter. The estimators never import this module.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
+from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
 from sklearn.model_selection._validation import (
@@ -33,6 +38,7 @@ from skorch.history import History
 
 from ._estimators import NormMLPClassifier, _BaseNormMLP
 from ._packed import seeded_member, train_packed
+from ._training import fit_context
 from .exceptions import TrainingDivergedError
 
 __all__ = ["PACKABLE_NET_PARAMS", "PackedSearchCV"]
@@ -93,6 +99,25 @@ def _unpackable(estimator, param_grid, fit_params: dict) -> str | None:
 
 class _Unpackable(Exception):
     """This search cannot be packed after all; the message says why."""
+
+
+#: While :func:`reporting_progress` is active: called with fits done (fractions
+#: of a fit, as the packed run's members finish epochs).
+_PROGRESS: ContextVar[Callable[[float], Any] | None] = ContextVar(
+    "sknorm_packed_progress", default=None
+)
+
+
+@contextlib.contextmanager
+def reporting_progress(progress: Callable[[float], Any]) -> Iterator[None]:
+    """Packed runs started in this context call ``progress(fits)`` as their
+    members train: one member's epoch is ``1 / max_epochs`` of a fit, and a
+    member that stops early reports the rest of its share at once."""
+    token = _PROGRESS.set(progress)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
 
 
 @dataclass
@@ -255,8 +280,13 @@ class PackedSearchCV(GridSearchCV):
     error_score : "raise" or float, default=np.nan
         The score of a member that fails (diverges).
     n_jobs : int or None, default=None
-        Used by the fallback only; the packed run uses the estimator's
-        ``n_threads`` torch threads (one when None).
+        The packed run's worker threads: the members are dealt into
+        ``n_jobs`` groups, each trained as one stack by its own thread (torch
+        releases the GIL in its kernels, so they run on separate cores, with
+        no process to start); -1 means every core. None takes the estimator's
+        ``n_threads`` (None there: every core this process may use when the
+        stack is big enough to pay, else one). The fallback uses ``n_jobs``
+        as ``GridSearchCV`` does.
     return_train_score : bool, default=False
         Also score each member on its training rows.
     verbose : int, default=0
@@ -438,12 +468,17 @@ n_splits_, refit_time_, multimetric_
             heldout_sets=None if any(h is None for h in heldout) else heldout,
             patience=net.n_iter_no_change if early else None,
             tol=net.tol,
-            # One thread unless told: two OpenMP threads on these small stacked
-            # products waited on each other on a busy 2-core machine (114 s
-            # against 15 s on one, benchmarks/bench_packed.py).
-            n_threads=net.n_threads or 1,
+            n_threads=self._workers(net),
+            progress=_PROGRESS.get(),
         )
         return ready, run
+
+    def _workers(self, net) -> int | None:
+        """Worker threads of the packed run: ``n_jobs`` when given, else the
+        estimator's ``n_threads`` (None: the cores, when the stack is big)."""
+        if self.n_jobs is not None:
+            return effective_n_jobs(self.n_jobs)
+        return net.n_threads
 
     def _failed(self, scorers, error: str) -> dict:
         """``_fit_and_score``'s result for a failed fit."""
@@ -511,7 +546,12 @@ n_splits_, refit_time_, multimetric_
             )
         ready, run = self._run(members)
         fit_time = time.perf_counter() - start
-        out, self.curves_ = self._score_members(members, ready, run, scorers, fit_time)
+        # one torch thread: OpenMP threads on these small predictions cost
+        # more than they gain, and on a busy machine they wait on each other
+        with fit_context(None, 1):
+            out, self.curves_ = self._score_members(
+                members, ready, run, scorers, fit_time
+            )
         _warn_or_raise_about_fit_failures(out, self.error_score)
         if callable(self.scoring):
             _insert_error_scores(out, self.error_score)

@@ -53,7 +53,7 @@ from ._pipeline import (
     make_norm_pipeline,
     normalization_grid,
 )
-from ._search import PackedSearchCV
+from ._search import PackedSearchCV, reporting_progress
 from ._tabular import TabularScaler
 
 __all__ = ["SweepResult", "sweep"]
@@ -743,18 +743,43 @@ def _n_fits(search, X, y, curves: bool) -> int:
 
 def _fit_search(search, X, y, advance, progress: bool, sample_weight=None) -> None:
     """Fit the search; with ``progress``, ``advance`` after each group of
-    candidates (as many as there are workers) and after the refit."""
+    candidates (as many as there are workers), or, packed, as the members
+    finish their epochs; then after the refit."""
     n_splits = search.cv.get_n_splits(X, y)
     with _routing_weights(search, sample_weight) as fit_params:
         if progress and isinstance(search, _SweepSearchCV):
             group_size = effective_n_jobs(search.n_jobs)
             with _reporting(lambda done: advance(done * n_splits), group_size):
                 search.fit(X, y, **fit_params)
+        elif progress:
+            whole = _WholeFits(advance)
+            with reporting_progress(whole):
+                search.fit(X, y, **fit_params)
+            # members that never trained, and a fallback to the grid
+            whole.top_up(len(search.cv_results_["params"]) * n_splits)
         else:
             search.fit(X, y, **fit_params)
-        if progress:  # the packed search reports once, at its end
-            advance(len(search.cv_results_["params"]) * n_splits)
     advance(1)  # the refit
+
+
+class _WholeFits:
+    """Adds up the packed run's fractions of fits and moves the bar by whole
+    fits, so it counts fits like the grid engine's bar."""
+
+    def __init__(self, advance: Callable[[int], Any]) -> None:
+        self.advance, self.done, self.shown = advance, 0.0, 0
+
+    def __call__(self, fits: float) -> None:
+        self.done += fits
+        step = int(self.done + 1e-9) - self.shown
+        if step > 0:
+            self.shown += step
+            self.advance(step)
+
+    def top_up(self, total: int) -> None:
+        if total > self.shown:
+            self.advance(total - self.shown)
+            self.shown = total
 
 
 # -- the function --------------------------------------------------------------------
