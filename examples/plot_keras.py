@@ -141,9 +141,12 @@ print_table(["batch norm", "per-unit mean over rows", "per-unit std over rows"],
 # ------------------------------------------------
 # The same network three ways: ``Linear -> ReLU -> norm`` twice (Keras'
 # ``Dense(activation="relu")`` then the norm, sknorm's ``norm_position="after"``)
-# and a linear output, Adam lr 1e-3, batch 32. First with the tutorial's layer
-# norm over the size-1 axis, written in torch; then sknorm's estimator with
-# ``norm="layer"`` and with ``norm="batch"``, ``norm_defaults="keras"``.
+# and a linear output, Keras' Glorot-uniform initialization and zero biases,
+# Adam lr 1e-3 with Keras' ``epsilon=1e-7``, batch 32, a fixed number of epochs
+# on all the training rows. First with the tutorial's layer norm over the
+# size-1 axis, written in torch; then sknorm's estimator with ``norm="layer"``
+# and with ``norm="batch"``, ``norm_defaults="keras"`` (which sets that
+# initialization and Adam's epsilon).
 
 
 class SizeOneLayerNorm(nn.Module):
@@ -168,7 +171,11 @@ tutorial_net = nn.Sequential(
     SizeOneLayerNorm(),
     nn.Linear(UNITS, 2),
 )
-optimizer = torch.optim.Adam(tutorial_net.parameters(), lr=1e-3)
+for layer in tutorial_net:  # Keras Dense's init: Glorot-uniform, zero bias
+    if isinstance(layer, nn.Linear):
+        nn.init.xavier_uniform_(layer.weight)
+        nn.init.zeros_(layer.bias)
+optimizer = torch.optim.Adam(tutorial_net.parameters(), lr=1e-3, eps=1e-7)
 y_fit = torch.as_tensor(y_train)
 tutorial_loss = []
 for _ in range(EPOCHS):
@@ -197,6 +204,7 @@ for norm in ("layer", "batch"):
         norm_defaults="keras",
         batch_size=32,
         max_epochs=EPOCHS,
+        early_stopping=False,  # Keras' fit(epochs=...): every epoch, all rows
         n_threads=1,
         random_state=0,
     ).fit(scaler.transform(X_train), y_train)

@@ -63,6 +63,10 @@ OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
     "rmsprop": torch.optim.RMSprop,
 }
 
+#: Keras' ``Adam(epsilon=1e-7)``, used by ``norm_defaults="keras"``; torch's is 1e-8.
+KERAS_ADAM_EPS = 1e-7
+_KERAS_EPS_OPTIMIZERS = (torch.optim.Adam, torch.optim.AdamW)
+
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _PREDICT_CHUNK = 8192
 #: Cells (rows x features) of one densified chunk of a sparse X at prediction:
@@ -189,10 +193,21 @@ default="batch"
     dropout : float, default=0.0
         Dropout probability at the end of each hidden block.
     norm_defaults : {"torch", "keras"}, default="torch"
-        Where ``norm_eps`` and ``norm_momentum`` come from when left at None:
-        torch's ``eps=1e-5, momentum=0.1`` or the Keras tutorial's
-        ``epsilon=1e-3, momentum=0.99``, which is ``momentum=0.01`` in torch's
-        convention (torch weighs the new batch, Keras the old running value).
+        The framework whose defaults the network follows where the two differ.
+        "torch": torch's. "keras": Keras's, for a model ported from Keras:
+
+        - ``norm_eps`` and ``norm_momentum`` left at None are Keras'
+          ``epsilon=1e-3, momentum=0.99``, which is ``momentum=0.01`` in
+          torch's convention (torch weighs the new batch, Keras the old
+          running value), instead of torch's ``eps=1e-5, momentum=0.1``;
+        - the batch norms' running variance averages the biased batch
+          variances, as Keras' does (torch's, the unbiased ones; see
+          :class:`sknorm.nn.KerasBatchNorm1d`);
+        - Adam and AdamW (``optimizer="adam"``, ``"adamw"`` or their torch
+          classes) use Keras' ``epsilon=1e-7`` instead of torch's ``1e-8``;
+        - the linear layers start from Keras ``Dense``'s Glorot-uniform weights
+          and zero biases instead of torch's Kaiming-uniform weights and
+          uniform biases.
     norm_eps : float or None, default=None
         ``eps`` of the norm layers; None takes it from ``norm_defaults``.
     norm_momentum : float or None, default=None
@@ -437,6 +452,8 @@ class _BaseNormMLP(BaseEstimator):
             )
         if cls is torch.optim.SGD:
             kwargs["optimizer__momentum"] = self.momentum
+        if self.norm_defaults == "keras" and issubclass(cls, _KERAS_EPS_OPTIMIZERS):
+            kwargs["optimizer__eps"] = KERAS_ADAM_EPS
         return cls, kwargs
 
     def _module_params(self, n_features: int, n_outputs: int) -> dict:

@@ -93,9 +93,12 @@ default="batch"
         see :func:`sknorm.nn.norm_options` for each norm's options and
         defaults. Options of other norms are ignored.
     norm_defaults : {"torch", "keras"}, default="torch"
-        The convention for ``norm_eps`` and ``norm_momentum`` left at None and
-        for the batch norms' running variance (Keras: the biased batch
-        variance); see :func:`sknorm.nn.make_norm`.
+        The convention for ``norm_eps`` and ``norm_momentum`` left at None, for
+        the batch norms' running variance (Keras: the biased batch variance;
+        see :func:`sknorm.nn.make_norm`) and for the initial weights of the
+        linear layers: torch's ``nn.Linear`` default (Kaiming-uniform with
+        ``a=sqrt(5)``, uniform biases), or Keras ``Dense``'s (Glorot-uniform
+        weights, zero biases).
 
     Examples
     --------
@@ -171,6 +174,16 @@ default="batch"
             width = size
         self.hidden = nn.Sequential(*blocks)
         self.output = nn.Linear(width, int(n_outputs))
+        if norm_defaults == "keras":
+            self._glorot_init()
+
+    def _glorot_init(self) -> None:
+        """Keras ``Dense``'s initialization: Glorot-uniform weights (bound
+        ``sqrt(6 / (fan_in + fan_out))``) and zero biases."""
+        for layer in self.modules():
+            if isinstance(layer, nn.Linear):
+                nn.init.xavier_uniform_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """Return the raw outputs (logits or regression values) for ``X``."""

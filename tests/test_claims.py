@@ -177,3 +177,40 @@ def test_batch_norm_computes_differently_in_training_mode(cancer_fits):
     evaluated, first, second, trained = out["batch"]
     assert (first - second).abs().max() > 1e-2
     assert (trained - evaluated).abs().max() > 1e-2
+
+
+# -- 5. the Keras tutorial's norms over a size-1 axis ---------------------------------
+def test_keras_tutorial_norms_over_a_size_one_axis():
+    """``input_shape=(1, d)`` makes tensors ``(n, 1, units)``; ``axis=1`` is the
+    size-1 axis. Keras' arithmetic in torch (``epsilon=1e-3``), as in
+    examples/plot_keras.py: ``LayerNormalization(axis=1)`` normalizes a single
+    value, so every output is beta and no gradient passes;
+    ``BatchNormalization(axis=1)`` keeps one mean and variance for all units."""
+    torch.manual_seed(SEED)
+    units = 16
+    # Units with their own offsets and spreads, as a Dense layer's outputs have.
+    h = torch.randn(64, units) * torch.linspace(0.5, 3, units) + torch.randn(units)
+    h3 = h[:, None, :].clone().requires_grad_(True)
+    gamma, beta = torch.tensor([1.7]), torch.tensor([0.25])
+    out = torch.nn.functional.layer_norm(h3.transpose(1, 2), (1,), gamma, beta, 1e-3)
+    out.sum().backward()
+    assert torch.all(out == beta)
+    assert torch.all(h3.grad == 0)
+
+    tutorial = torch.nn.BatchNorm1d(1, eps=1e-3).train()  # axis=1 of (n, 1, units)
+    per_unit = torch.nn.BatchNorm1d(units, eps=1e-3).train()  # sknorm's
+    with torch.no_grad():
+        by_tutorial = tutorial(h[:, None, :])[:, 0, :]
+        by_sknorm = per_unit(h)
+    assert tutorial.running_mean.shape == (1,) and per_unit.running_mean.shape == (
+        units,
+    )
+    # One statistic for all the units: their means stay apart, their spreads
+    # unequal; per-unit statistics centre and scale each unit.
+    assert by_tutorial.mean(0).std() > 0.3
+    assert (
+        by_tutorial.std(0, unbiased=False).max()
+        > 2 * by_tutorial.std(0, unbiased=False).min()
+    )
+    assert_allclose(by_sknorm.mean(0), 0, atol=1e-5)
+    assert_allclose(by_sknorm.std(0, unbiased=False), 1, atol=5e-3)  # eps=1e-3

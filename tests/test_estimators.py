@@ -327,6 +327,56 @@ def test_keras_norm_defaults(cancer, params, eps, momentum):
     assert getattr(bn, "biased_running_var", False) is keras
 
 
+class RecordInitialWeights(Callback):
+    """Keep a copy of the module's weights as training begins."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.state_ = {k: v.clone() for k, v in net.module_.state_dict().items()}
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", torch.optim.Adam, "sgd"])
+@pytest.mark.parametrize("norm_defaults", ["torch", "keras"])
+def test_keras_mode_uses_keras_adam_epsilon(cancer, optimizer, norm_defaults):
+    X, y = cancer
+    clf = NormMLPClassifier(
+        **{**FAST, "max_epochs": 1}, optimizer=optimizer, norm_defaults=norm_defaults
+    ).fit(X[:100], y[:100])
+    group = clf.net_.optimizer_.param_groups[0]
+    if optimizer == "sgd":
+        assert "eps" not in group
+    else:  # Keras' Adam(epsilon=1e-7); torch's default 1e-8
+        assert group["eps"] == {"torch": 1e-8, "keras": 1e-7}[norm_defaults]
+
+
+@pytest.mark.parametrize("norm_defaults", ["torch", "keras"])
+def test_keras_mode_starts_from_glorot_uniform_weights_and_zero_biases(
+    cancer, norm_defaults
+):
+    X, y = cancer
+    recorder = RecordInitialWeights()
+    clf = NormMLPClassifier(
+        **{**FAST, "max_epochs": 1, "hidden_layer_sizes": (64, 32)},
+        norm_defaults=norm_defaults,
+        callbacks=[("initial", recorder)],
+    ).fit(X, y)
+    state = dict(clf.net_.callbacks_)["initial"].state_
+    linears = [m for m in clf.net_.module_.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 3  # two hidden layers and the output layer
+    for layer in linears:
+        name = next(n for n, m in clf.net_.module_.named_modules() if m is layer)
+        weight, bias = state[f"{name}.weight"], state[f"{name}.bias"]
+        fan_out, fan_in = weight.shape
+        glorot = np.sqrt(6 / (fan_in + fan_out))
+        torch_bound = 1 / np.sqrt(fan_in)  # Kaiming-uniform, a=sqrt(5)
+        largest = weight.abs().max().item()
+        if norm_defaults == "keras":
+            assert largest <= glorot and largest > 0.9 * glorot
+            assert not bias.any()
+        else:
+            assert largest <= torch_bound and largest > 0.9 * torch_bound
+            assert bias.abs().max().item() <= torch_bound and bool(bias.any())
+
+
 def test_diverging_training_stops_with_a_clear_error(cancer):
     from sknorm.exceptions import TrainingDivergedError
 

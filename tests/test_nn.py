@@ -154,3 +154,21 @@ def test_layer_norm_normalizes_each_sample_and_is_the_same_in_train_and_eval():
         single = model(X[:1])
     assert_allclose(train_out, eval_out)
     assert_allclose(single, eval_out[:1], atol=1e-6)
+
+
+@pytest.mark.parametrize("norm_defaults", ["torch", "keras"])
+def test_keras_defaults_initialize_as_keras_dense(norm_defaults):
+    # Keras' Dense: Glorot-uniform kernel, zero bias; torch's Linear: Kaiming-
+    # uniform (a=sqrt(5)), bound 1/sqrt(fan_in), and uniform biases.
+    torch.manual_seed(0)
+    model = MLP(50, 10, (200,), norm_defaults=norm_defaults)
+    for layer in (model.hidden[0].linear, model.output):
+        fan_out, fan_in = layer.weight.shape
+        bound = (
+            (6 / (fan_in + fan_out)) ** 0.5
+            if norm_defaults == "keras"
+            else fan_in**-0.5
+        )
+        largest = layer.weight.abs().max().item()
+        assert 0.9 * bound < largest <= bound
+        assert bool(layer.bias.any()) is (norm_defaults == "torch")
