@@ -687,6 +687,23 @@ def _eval_losses(model: PackedMLP, store: _Store, task: str) -> torch.Tensor:
     return total / sizes.clamp(min=1)
 
 
+@torch.no_grad()
+def _predict(model: PackedMLP, store: _Store) -> list:
+    """Each member's float64 outputs on its rows, in evaluation mode: the
+    stack converted to float64 (training is over), a chunk of rows at a time."""
+    model.double().eval()
+    sizes = torch.tensor(store.sizes)
+    chunks = []
+    for start in range(0, max(store.sizes), EVAL_CHUNK):
+        width = min(EVAL_CHUNK, max(store.sizes) - start)
+        positions = (start + torch.arange(width)).expand(model.n_members, width)
+        X, _ = store.rows(positions)
+        rows = _Rows((sizes - start).clamp(0, width), width=width)
+        chunks.append(model(X.double(), rows))
+    out = torch.cat(chunks, dim=1)
+    return [out[j, :n].numpy() for j, n in enumerate(store.sizes)]
+
+
 @dataclass
 class PackedRun:
     """What :func:`train_packed` returns, one entry per member (in the order
@@ -708,6 +725,10 @@ class PackedRun:
         rows, in evaluation mode.
     errors : list of str or None
         Why a member failed (a non-finite loss), or None.
+    outputs : list of ndarray or None
+        With ``predict_sets``: each member's raw outputs on its rows, float64
+        ``(n_k, n_outputs)``, from its final state run in float64 in
+        evaluation mode (what its estimator's ``predict`` computes).
     fit_time : float
         Seconds the whole packed run took.
     """
@@ -717,6 +738,7 @@ class PackedRun:
     valid_loss: list
     heldout_loss: list
     errors: list
+    outputs: list | None = None
     fit_time: float = 0.0
 
 
@@ -769,6 +791,16 @@ class _Stopper:
                     stopped.append(j)
         self._keep(improved)
         return stopped
+
+    @torch.no_grad()
+    def restore_best(self) -> None:
+        """Put each member's best epoch's tensors back in the stack."""
+        best = [j for j, epoch in enumerate(self.best_epoch) if epoch is not None]
+        for (_, t, start, n), snap in zip(self.entries, self.snapshot, strict=True):
+            rows = [j - start for j in best if start <= j < start + n]
+            if rows:
+                index = torch.tensor(rows)
+                t.detach()[index] = snap[index]
 
     @torch.no_grad()
     def _keep(self, members: list[int]) -> None:
@@ -893,24 +925,25 @@ class _Trainer:
             for j in self.stopper.update(valid, finite, epoch):
                 self._drop(j, epoch)
 
-    def outcome(self) -> dict:
+    def outcome(self, predict_sets=None) -> dict:
         """Each member's final state (its best epoch's, with early stopping),
-        curves and error, in the order the members were given."""
-        current = self.model.member_state_dicts()
+        curves, error and, with ``predict_sets``, outputs, in the order the
+        members were given. The stack is left holding the final states."""
         if self.stopper is not None:
-            best = self.model.member_state_dicts(self.stopper.snapshot)
-            current = [
-                best[j] if self.stopper.best_epoch[j] is not None else state
-                for j, state in enumerate(current)
-            ]
-        back = sorted(range(len(current)), key=self.model.order.__getitem__)
-        return {
-            "states": [current[j] for j in back],
+            self.stopper.restore_best()
+        states = self.model.member_state_dicts()
+        back = sorted(range(len(states)), key=self.model.order.__getitem__)
+        out = {
+            "states": [states[j] for j in back],
             "train_loss": [self.curves["train"][j] for j in back],
             "valid_loss": [self.curves["valid"][j] for j in back],
             "heldout_loss": [self.curves["heldout"][j] for j in back],
             "errors": [self.errors[j] for j in back],
         }
+        if predict_sets is not None:
+            outputs = _predict(self.model, _Store.of(predict_sets, self.model.order))
+            out["outputs"] = [outputs[j] for j in back]
+        return out
 
 
 def _deal(n_members: int, n_workers: int) -> list[list[int]]:
@@ -922,7 +955,8 @@ def _deal(n_members: int, n_workers: int) -> list[list[int]]:
 def _subset(settings: dict, members: list[int]) -> dict:
     """The settings of some members: per-member lists narrowed to them."""
     out = dict(settings)
-    for key in ("train_sets", "valid_sets", "heldout_sets", "lr", "weight_decay"):
+    lists = ("train_sets", "valid_sets", "heldout_sets", "predict_sets")
+    for key in (*lists, "lr", "weight_decay"):
         if settings.get(key) is not None:
             out[key] = [settings[key][i] for i in members]
     return out
@@ -935,7 +969,7 @@ def _train_group(modules, generators, settings: dict, control: _Control) -> dict
         if not any(trainer.alive):
             break
         trainer._end_epoch(epoch, *trainer._epoch())
-    return trainer.outcome()
+    return trainer.outcome(settings.get("predict_sets"))
 
 
 def train_packed(
@@ -953,6 +987,7 @@ def train_packed(
     patience: int | None = None,
     tol: float = 1e-4,
     n_threads: int | None = None,
+    predict_sets: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
     progress: Callable[[float], Any] | None = None,
 ) -> PackedRun:
     """Train K members at once, each as its individual estimator fit would.
@@ -1003,6 +1038,9 @@ def train_packed(
         process may use (``OMP_NUM_THREADS`` when set) when the stack is big
         enough to pay, else one (:func:`~sknorm._training.default_num_threads`
         on members x batch x widest layer).
+    predict_sets : sequence of (X, y) or None, default=None
+        Rows to run each member on once trained (``X`` float64; ``y``
+        unused): :attr:`PackedRun.outputs`.
     progress : callable or None, default=None
         Called from the workers with a number of fits done (a fraction: one
         member's epoch is ``1 / max_epochs`` of a fit; a member that stops

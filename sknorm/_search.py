@@ -134,6 +134,7 @@ class _Fold:
     X_test: object
     y_test: object
     heldout: tuple | None
+    scored: tuple | None  # the test rows as predict takes them, float64
 
 
 def _prepare_fold(prep, net, X, y, train, test) -> _Fold:
@@ -142,16 +143,18 @@ def _prepare_fold(prep, net, X, y, train, test) -> _Fold:
     X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
     X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test)
     if prep is not None:
-        prep = clone(prep).fit(X_train, y_train)
-        X_train, X_test = prep.transform(X_train), prep.transform(X_test)
+        prep = clone(prep)
+        X_train = prep.fit_transform(X_train, y_train)
+        X_test = prep.transform(X_test)
     probe = clone(net)
     X_valid, y_tensor = probe._validate_targets(X_train, y_train, reset=True)
     fitted = {k: v for k, v in vars(probe).items() if k.endswith("_")}
     try:  # the held-out rows as the network sees them, for the curves
         X_held, y_held = probe._validate_targets(X_test, y_test, reset=False)
         heldout = (_float32(X_held), y_held)
+        scored = (torch.from_numpy(np.asarray(X_held, dtype=np.float64)), y_held)
     except ValueError:  # e.g. a class absent from the training rows
-        heldout = None
+        heldout = scored = None
     return _Fold(
         prep,
         _float32(X_valid),
@@ -162,6 +165,7 @@ def _prepare_fold(prep, net, X, y, train, test) -> _Fold:
         X_test,
         y_test,
         heldout,
+        scored,
     )
 
 
@@ -234,6 +238,30 @@ def _materialise(member: _Member, state: dict, history: History):
     fitted = {**member.data.fitted, "n_iter_": len(history)}
     member.net._restore_net(fitted, state, history)
     return member.net
+
+
+@contextlib.contextmanager
+def _answering(member: _Member, outputs: np.ndarray, n_iter: int):
+    """The member's estimator, fitted attributes set, whose predictions on
+    its test rows come from the packed run's float64 ``outputs`` there: its
+    own ``predict``/``predict_proba``/``score`` run on them, through its own
+    output map (softmax, the target's un-scaling), with no net built. Any
+    other rows are an error (only the test rows were computed)."""
+    net, rows = member.net, member.data.X_test
+    net.__dict__.update(member.data.fitted, n_iter_=n_iter)
+    with torch.no_grad():
+        answer = net._output_module().double()(torch.from_numpy(outputs)).numpy()
+
+    def forward(X):
+        if X is not rows:
+            raise RuntimeError("A packed member answers only for its test rows.")
+        return answer
+
+    net._forward = forward
+    try:
+        yield net
+    finally:
+        del net._forward
 
 
 def _pipeline(name, prep, net):
@@ -453,6 +481,7 @@ n_splits_, refit_time_, multimetric_
         modules, generators = zip(*built, strict=True)
         early = bool(net.early_stopping)
         heldout = [m.data.heldout for m in ready]
+        scored = [m.data.scored for m in ready]
         run = train_packed(
             modules,
             generators,
@@ -468,6 +497,9 @@ n_splits_, refit_time_, multimetric_
             heldout_sets=None if any(h is None for h in heldout) else heldout,
             patience=net.n_iter_no_change if early else None,
             tol=net.tol,
+            predict_sets=None
+            if self.return_train_score or any(s is None for s in scored)
+            else scored,
             n_threads=self._workers(net),
             progress=_PROGRESS.get(),
         )
@@ -494,11 +526,24 @@ n_splits_, refit_time_, multimetric_
             result["train_scores"] = scores
         return result
 
-    def _scored(self, member: _Member, state, history, scorers) -> dict:
-        """Materialise one trained member and score it as ``_fit_and_score``."""
+    def _scored(self, member: _Member, run, i: int, scorers) -> dict:
+        """Score one trained member as ``_fit_and_score`` does. With the run's
+        outputs on the test rows, its estimator answers from them; else it
+        is materialised (a net holding its weights) and predicts."""
         start = time.perf_counter()
-        estimator = _materialise(member, state, history)
         data = member.data
+        if run.outputs is not None:
+            with _answering(member, run.outputs[i], len(run.train_loss[i])) as net:
+                scores = _score(
+                    net, data.X_test, data.y_test, scorers, {}, self.error_score
+                )
+            return {
+                "fit_error": None,
+                "test_scores": scores,
+                "score_time": time.perf_counter() - start,
+            }
+        history = _history(run.train_loss[i], run.valid_loss[i])
+        estimator = _materialise(member, run.states[i], history)
         scores = _score(
             estimator, data.X_test, data.y_test, scorers, {}, self.error_score
         )
@@ -521,8 +566,7 @@ n_splits_, refit_time_, multimetric_
             if error is not None:
                 result = self._failed(scorers, error)
             else:
-                history = _history(run.train_loss[i], run.valid_loss[i])
-                result = self._scored(member, run.states[i], history, scorers)
+                result = self._scored(member, run, i, scorers)
             result.update(n_test_samples=len(member.data.y_test), fit_time=share)
             out.append(result)
             if i is not None:

@@ -333,6 +333,32 @@ default="standard"
         self : TabularScaler
             The fitted transformer.
         """
+        transformer, rows = self._learn_columns(X)
+        self.transformer_ = transformer.fit(rows)
+        return self
+
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        """:meth:`fit`, then :meth:`transform` of the same rows, preparing them
+        once (what a pipeline's ``fit`` and each CV fold call).
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            Training table; blanks (NaN, None, ``pd.NA``, ``NaT``) allowed.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        X_encoded : ndarray of shape (n_samples, n_features_out)
+        """
+        transformer, rows = self._learn_columns(X)
+        self.transformer_ = transformer
+        return transformer.fit_transform(rows)
+
+    def _learn_columns(self, X) -> tuple[ColumnTransformer, pd.DataFrame]:
+        """Learn the columns' kinds from ``X``: the unfitted transformer, and
+        ``X`` prepared for it."""
         self._validate_params()
         frame = _frame(X)
         validate_data(self, X, reset=True, skip_check_array=True)
@@ -345,8 +371,7 @@ default="standard"
                 "must be scaled; choose a scaling other than 'none' (or drop it)."
             )
         self.date_parts_ = {c: self._parts_of(c, frame[c]) for c in dates}
-        self.transformer_ = self._build().fit(self._prepare(frame))
-        return self
+        return self._build(), self._prepare(frame)
 
     @staticmethod
     def _parts_of(name: str, column: pd.Series) -> tuple[str, ...]:
