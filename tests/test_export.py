@@ -1,16 +1,26 @@
+import json
 import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
-from _presets import FAST
+from _presets import FAST, fast
 from numpy.testing import assert_allclose
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.datasets import load_breast_cancer, load_diabetes, make_regression
-from sklearn.pipeline import make_pipeline
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
-from sknorm import NormMLPClassifier, NormMLPRegressor, export, make_norm_pipeline
+from sknorm import (
+    NormMLPClassifier,
+    NormMLPRegressor,
+    TabularScaler,
+    export,
+    make_norm_pipeline,
+)
 
 
 def _split(X, y):
@@ -121,3 +131,182 @@ def test_partial_scalers_fold_too(tmp_path, scaler):
     pipe = make_pipeline(scaler, NormMLPClassifier(**FAST)).fit(X_train, y_train)
     out = _run_exported(export(pipe, tmp_path / "m.pt2"), X_test)
     assert_allclose(out, pipe.predict_proba(X_test), atol=1e-4)
+
+
+# -- ONNX export of mixed tables (skl2onnx + torch) ---------------------------
+
+
+def _mixed(n, seed, unseen=False):
+    """Numbers with blanks, text with blanks, booleans, dates with blanks."""
+    rng = np.random.default_rng(seed)
+    cities = ["Paris", "Lyon", "Nice", "Lille", "Brest", None]
+    seconds = rng.integers(-30 * 365 * 86400, 40 * 365 * 86400, n)
+    X = pd.DataFrame(
+        {
+            "age": np.where(rng.random(n) < 0.15, np.nan, rng.normal(40, 10, n)),
+            "city": rng.choice(cities, n, p=[0.35, 0.25, 0.15, 0.1, 0.05, 0.1]),
+            "member": rng.random(n) < 0.5,
+            "joined": pd.to_datetime(seconds, unit="s").as_unit("ns"),
+        }
+    )
+    X.loc[rng.random(n) < 0.1, "joined"] = pd.NaT
+    X.loc[:3, "joined"] = pd.to_datetime(  # leap days, before 1970, times
+        ["2000-02-29", "1968-02-29 23:59", "1969-12-31 00:01", "2024-03-01 12:30"],
+        format="ISO8601",
+    )
+    if unseen:
+        X.loc[4:8, "city"] = "Tokyo"
+    y = X["age"].fillna(40) / 10 + X["member"] + 0.1 * rng.normal(size=n)
+    return X, y.to_numpy()
+
+
+def _onnx_feed(kinds, frame):
+    """The raw columns as the exported model takes them (the user guide's)."""
+    feed = {}
+    for name, kind in kinds.items():
+        column = frame[name]
+        if kind == "category":  # str(value), "" for a blank
+            values = column.astype(object).map(lambda v: "" if pd.isna(v) else str(v))
+            values = values.to_numpy(dtype=object)
+        elif kind == "date":  # seconds since 1970-01-01 UTC, NaN for a blank
+            since = pd.to_datetime(column, utc=True) - pd.Timestamp(0, tz="UTC")
+            values = since.dt.total_seconds().to_numpy()
+        else:  # a number, NaN for a blank
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+        feed[name] = values.reshape(-1, 1)
+    return feed
+
+
+def _onnx_run(path, frame):
+    ort = pytest.importorskip("onnxruntime")
+    session = ort.InferenceSession(str(path))
+    kinds = json.loads(session.get_modelmeta().custom_metadata_map["column_kinds"])
+    (out,) = session.run(None, _onnx_feed(kinds, frame))
+    return session, kinds, out
+
+
+@pytest.mark.parametrize(
+    "kind, scaling, max_categories",
+    [("classifier", "standard", 4), ("regressor", "robust_clip", 20)],
+)
+def test_mixed_table_exports_whole_to_onnx(tmp_path, kind, scaling, max_categories):
+    # max_categories=4: the rare cities and the unseen "Tokyo" share the
+    # infrequent column; 20: no infrequent column, "Tokyo" is all zeros.
+    pytest.importorskip("skl2onnx")
+    X, y = _mixed(240, seed=0)
+    X_test, _ = _mixed(60, seed=1, unseen=True)
+    if kind == "classifier":
+        net, y = NormMLPClassifier(**fast(norm="batch")), (y > np.median(y))
+    else:
+        net = NormMLPRegressor(**fast(norm="layer"))
+    pipe = make_norm_pipeline(net, scaling=scaling)
+    pipe.set_params(scale__max_categories=max_categories).fit(X, y)
+    path = export(pipe, tmp_path / "m.onnx", format="onnx")
+    session, kinds, out = _onnx_run(path, X_test)
+    assert kinds == pipe[0].column_kinds_
+    assert [(i.name, i.type) for i in session.get_inputs()] == [
+        ("age", "tensor(double)"),
+        ("city", "tensor(string)"),
+        ("member", "tensor(string)"),
+        ("joined", "tensor(double)"),
+    ]
+    expected = (
+        pipe.predict_proba(X_test) if kind == "classifier" else pipe.predict(X_test)
+    )
+    assert out.shape == expected.shape
+    assert_allclose(out, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "scaling, params",
+    [
+        ("none", {"max_categories": 3}),
+        ("minmax", {"min_frequency": 20, "missing_indicators": False}),
+        ("standard", {"min_frequency": 0.1}),
+        ("robust", {"max_categories": 3, "missing_indicators": False}),
+        ("robust_clip", {"max_categories": 3}),
+        ("ple", {"min_frequency": 20}),
+    ],
+)
+def test_tabular_scaler_converts_to_onnx_exactly(scaling, params):
+    # The preprocessing alone, through skl2onnx with sknorm's converter: the
+    # same float64 operations as TabularScaler.transform.
+    skl2onnx = pytest.importorskip("skl2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    from sknorm._export import _onnx_input_types, _skl2onnx
+
+    X, _ = _mixed(200, seed=2)
+    X_test, _ = _mixed(50, seed=3, unseen=True)
+    if scaling == "none":  # dates need a scaling
+        X, X_test = X.drop(columns="joined"), X_test.drop(columns="joined")
+    if scaling == "robust":  # dates with a time zone: their UTC parts
+        for frame in (X, X_test):
+            frame["joined"] = frame["joined"].dt.tz_localize("Asia/Kolkata")
+    scaler = TabularScaler(scaling, **params).fit(X)
+    _skl2onnx()
+    model = skl2onnx.convert_sklearn(
+        Pipeline([("scale", scaler)]),
+        initial_types=_onnx_input_types(scaler),
+        target_opset={"": 20, "ai.onnx.ml": 3},
+    )
+    session = ort.InferenceSession(model.SerializeToString())
+    (out,) = session.run(None, _onnx_feed(scaler.column_kinds_, X_test))
+    assert_allclose(out, scaler.transform(X_test), rtol=1e-15, atol=1e-12)
+
+
+# torch's ONNX exporter warns about its own use of a deprecated pytree API.
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_non_affine_input_scaling_exports_to_onnx(tmp_path):
+    pytest.importorskip("skl2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    X_train, y_train, X_test, _ = _split(*load_breast_cancer(return_X_y=True))
+    pipe = make_norm_pipeline(NormMLPClassifier(**FAST), scaling="ple", tabular=False)
+    pipe.fit(X_train, y_train)
+    session = ort.InferenceSession(
+        str(export(pipe, tmp_path / "m.onnx", format="onnx"))
+    )
+    (out,) = session.run(None, {"X": X_test.astype(np.float32)})
+    assert_allclose(out, pipe.predict_proba(X_test), atol=1e-4)
+
+
+class _Doubler(TransformerMixin, BaseEstimator):
+    def fit(self, X, y=None):
+        return self
+
+    def transform(self, X):
+        return 2 * np.asarray(X)
+
+
+def test_what_cannot_export_is_named(tmp_path):
+    pytest.importorskip("skl2onnx")
+    X, y = _mixed(80, seed=4)
+    y = y > np.median(y)
+    quantile = make_norm_pipeline(NormMLPClassifier(**FAST), scaling="quantile")
+    with pytest.raises(ValueError, match=r"'quantile' scaling .* step 'scale'"):
+        export(quantile.fit(X, y), tmp_path / "q.onnx", format="onnx")
+    mixed = make_norm_pipeline(NormMLPClassifier(**FAST)).fit(X, y)
+    with pytest.raises(ValueError, match="format='onnx'"):
+        export(mixed, tmp_path / "m.pt2")
+    blanks = make_norm_pipeline(NormMLPClassifier(**FAST)).fit(X[["age"]], y)
+    with pytest.raises(ValueError, match="missing-value indicators"):
+        export(blanks, tmp_path / "b.pt2")  # numbers, but a blanks column too
+    doubled = make_pipeline(
+        StandardScaler(), _Doubler(), NormMLPClassifier(**FAST)
+    ).fit(X[["age"]].fillna(0), y)
+    with pytest.raises(ValueError, match=r"step '_doubler' \(_Doubler\)"):
+        export(doubled, tmp_path / "d.onnx", format="onnx")
+    imputed = make_pipeline(
+        SimpleImputer(add_indicator=True), NormMLPClassifier(**FAST)
+    ).fit(X[["age"]], y)
+    with pytest.raises(ValueError, match=r"'simpleimputer'.*add_indicator"):
+        export(imputed, tmp_path / "i.onnx", format="onnx")
+    later = make_pipeline(
+        StandardScaler(), TabularScaler(), NormMLPClassifier(**FAST)
+    ).fit(X[["age"]], y)
+    with pytest.raises(ValueError, match=r"'tabularscaler'.*first step"):
+        export(later, tmp_path / "t.onnx", format="onnx")
+    named = make_norm_pipeline(NormMLPClassifier(**FAST)).fit(
+        X.rename(columns={"city": "output"}), y
+    )
+    with pytest.raises(ValueError, match="column named 'output'"):
+        export(named, tmp_path / "o.onnx", format="onnx")
