@@ -17,6 +17,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import MissingIndicator, SimpleImputer
@@ -57,6 +58,13 @@ def _frame(X) -> pd.DataFrame:
                 f"feature(s) (shape={X.shape}) while a minimum of 1 is required."
             )
         return X.set_axis([str(c) for c in X.columns], axis=1)
+    if sp.issparse(X):
+        raise TypeError(
+            "Sparse data was passed to TabularScaler, which needs dense columns "
+            "(it fills blanks and one-hot encodes). For a sparse matrix use "
+            "make_norm_pipeline(..., tabular=False) or the estimator alone (both "
+            "take sparse input), or pass X.toarray()."
+        )
     X = check_array(X, dtype=None, ensure_all_finite=False)
     return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
 

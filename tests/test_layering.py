@@ -58,6 +58,7 @@ EXTRAS = {
     "distributed",
     "onnx",
     "onnxscript",
+    "skl2onnx",
     "onnxruntime",
 }
 

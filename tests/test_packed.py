@@ -182,3 +182,92 @@ def test_early_stopping_member_matches_its_individual_fit(iris):
     assert len(run.train_loss[0]) == fitted.n_iter_ < 40
     # lr=0.05 (to stop early within a few epochs) amplifies the rounding gap
     assert_allclose(run.valid_loss[0], fitted.history_[:, "valid_loss"], rtol=1e-4)
+
+
+def _norm_members(norms, seed=0, features=4):
+    spec = {"n_features": features, "n_outputs": 2, "hidden_layer_sizes": (8, 8)}
+    return zip(*(seeded_member({**spec, "norm": n}, seed) for n in norms), strict=True)
+
+
+def _run(norms, n_threads, **settings):
+    gen = torch.Generator().manual_seed(1)
+    X, y = torch.randn(90, 4, generator=gen), torch.randint(0, 2, (90,), generator=gen)
+    modules, generators = _norm_members(norms)
+    sets = [(X[: 60 + 5 * i], y[: 60 + 5 * i]) for i in range(len(norms))]
+    valid = [(X[60:], y[60:])] * len(norms)
+    return train_packed(
+        modules,
+        generators,
+        sets,
+        task="classification",
+        batch_size=16,
+        lr=[1e-2] * len(norms),
+        weight_decay=[0.0] * len(norms),
+        valid_sets=valid,
+        heldout_sets=valid,
+        predict_sets=[(s[0].double(), s[1]) for s in valid],
+        n_threads=n_threads,
+        **{"max_epochs": 6, "patience": 2, **settings},
+    )
+
+
+def test_worker_threads_give_each_member_the_same_run():
+    # Members are dealt to the workers round-robin; every op is per member, so
+    # only rounding depends on the stack a member is in (torch's kernels
+    # block a (k, ...) stack differently for different k): measured 2e-8
+    # relative on the training losses. A batch norm before the activation
+    # turns that rounding into its running mean (see the module docstring),
+    # so its evaluation-mode losses get batch renorm's tolerance.
+    norms = ["none", "batch", "layer", "batch", "rms", "none", "layer"]
+    one, three = _run(norms, 1, patience=None), _run(norms, 3, patience=None)
+    assert one.errors == three.errors == [None] * len(norms)
+    for i, norm in enumerate(norms):
+        rtol = RTOL["batch_renorm"] if norm == "batch" else 1e-6
+        assert_allclose(one.train_loss[i], three.train_loss[i], rtol=1e-6)
+        assert_allclose(one.valid_loss[i], three.valid_loss[i], rtol=rtol)
+        assert_allclose(one.heldout_loss[i], three.heldout_loss[i], rtol=rtol)
+        if norm != "batch":  # logits in eval mode: the running mean's noise
+            assert_allclose(one.outputs[i], three.outputs[i], rtol=1e-5, atol=1e-6)
+        assert one.states[i].keys() == three.states[i].keys()
+    again = _run(norms, 3, patience=None)  # and the same workers, the same run
+    assert again.train_loss == three.train_loss
+    assert again.valid_loss == three.valid_loss
+
+
+def test_progress_adds_up_to_one_fit_per_member():
+    # early stopping (patience 1) ends some members before max_epochs: each
+    # reports the rest of its share when it stops
+    calls = []
+    run = _run(["none", "batch", "layer"], 2, patience=1, progress=calls.append)
+    assert min(len(losses) for losses in run.train_loss) < 6
+    assert sum(calls) == pytest.approx(3)
+    assert all(c > 0 for c in calls)
+
+
+def test_predicted_outputs_are_each_members_own_predictions():
+    run = _run(["none", "batch", "layer"], 1)
+    gen = torch.Generator().manual_seed(1)
+    Xv = torch.randn(90, 4, generator=gen)[60:].double()
+    for i, norm in enumerate(["none", "batch", "layer"]):
+        mlp = MLP(4, 2, (8, 8), norm=norm)
+        mlp.load_state_dict(run.states[i])
+        expected = mlp.double().eval()(Xv).detach().numpy()
+        assert_allclose(run.outputs[i], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_an_error_in_one_worker_stops_the_others(monkeypatch):
+    from sknorm import _packed
+
+    calls = {"n": 0}
+    original = _packed._Trainer._end_epoch
+
+    def failing(self, epoch, *args):
+        calls["n"] += 1
+        if 0 in self.model.order and epoch == 2:  # the first worker's stack
+            raise RuntimeError("boom")
+        return original(self, epoch, *args)
+
+    monkeypatch.setattr(_packed._Trainer, "_end_epoch", failing)
+    with pytest.raises(RuntimeError, match="boom"):
+        _run(["none", "batch", "layer", "none"], 2, max_epochs=200, patience=None)
+    assert calls["n"] < 200  # the other worker stopped long before its end

@@ -192,3 +192,13 @@ def test_normalization_grid_finds_a_scaler_inside_a_column_transformer(iris):
     assert_array_equal(
         search.cv_results_["param_prep__num__method"], ["minmax", "standard"]
     )
+
+
+def test_sparse_input_is_refused_with_the_way_out():
+    import scipy.sparse as sp
+
+    X = sp.random(20, 4, density=0.3, format="csr", random_state=0)
+    with pytest.raises(TypeError, match="Sparse data was passed to TabularScaler"):
+        TabularScaler().fit(X)
+    with pytest.raises(TypeError, match=r"tabular=False"):
+        make_norm_pipeline(NormMLPClassifier(max_epochs=1)).fit(X, np.arange(20) % 2)
