@@ -106,6 +106,15 @@ RUNS = {
         "GridSearchCV(make_norm_pipeline(net), normalization_grid(), cv=2).fit(X, y)"
     ),
     "sweep": "sweep(X, y, cv=2, max_epochs=100_000, callbacks=[Started()])",
+    # the packed engine's worker threads: the main thread takes the signal and
+    # the workers stop at their next step
+    "packed, 2 workers": (
+        "from sknorm import PackedSearchCV\n"
+        "from sknorm._search import reporting_progress\n"
+        "with reporting_progress(lambda fits: print('TRAINING', flush=True)):\n"
+        "    PackedSearchCV(make_norm_pipeline(NormMLPClassifier((32,), "
+        "max_epochs=100_000)), normalization_grid(), cv=2, n_jobs=2).fit(X, y)"
+    ),
 }
 REPORT = """
 try:
