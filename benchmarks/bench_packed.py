@@ -1,31 +1,44 @@
-"""The packed sweep against GridSearchCV, and how it grows with the members.
+"""The packed sweep against GridSearchCV: speed, growth, the command, memory.
 
 Run from the repository root::
 
-    python benchmarks/bench_packed.py            # the default sweep, and growth
+    python benchmarks/bench_packed.py            # every table, about 3 minutes
     python benchmarks/bench_packed.py --quick    # smoke run, seconds
 
-The default sweep: breast cancer (569 x 30), scalings none/minmax/standard x
-norms none/batch/layer, ``StratifiedKFold(5, shuffle=True, random_state=0)``,
-the CLI's network (hidden (64, 64), batch 64, 30 epochs, ``random_state=0``).
-Contenders, in one run: :class:`PackedSearchCV` with one and with two torch
-threads for the packed run (the ratios are to one thread: on a busy machine
-two OpenMP threads wait on each other), ``GridSearchCV(n_jobs=1)`` and
-``GridSearchCV(n_jobs=2)``, each with ``refit=False`` (the refit is the same
-single fit for all). Before any timing, one tiny fit warms torch up (its
-optimizer module loads lazily, about 2 s the first time), so no contender
-pays it.
-
-Growth (one thread): the packed search over 5 scalings x 7 norms x 5 folds (175 members)
-against the 9-candidate one (45 members).
+1. The default sweep: breast cancer (569 x 30), scalings none/minmax/standard x
+   norms none/batch/layer, ``StratifiedKFold(5, shuffle=True, random_state=0)``,
+   the command's network (hidden (64, 64), batch 64, 30 epochs,
+   ``random_state=0``). Contenders, in one run: :class:`PackedSearchCV` as it
+   runs by default (its members dealt to one worker thread per core) and with
+   one worker, ``GridSearchCV(n_jobs=1)`` and ``GridSearchCV(n_jobs=2)`` (its
+   worker processes start inside the timing, as they do for a user), each with
+   ``refit=False`` (the refit is the same single fit for all). Before any
+   timing one tiny fit warms torch up (its optimizer module loads lazily,
+   about 2 s the first time), so no contender pays it.
+2. Growth: the packed search over 5 scalings x 7 norms x 5 folds (175 members)
+   against the 9-candidate one (45 members), default workers.
+3. The command end to end: ``sknorm sweep --out DIR`` (breast cancer, the
+   default sweep above, curves, heatmap and report written), wall time of the
+   whole process, Python start-up and imports included.
+4. A large set: ``make_classification(50_000, 50)``, the same 3 x 3 x 5 sweep
+   with batch 256 and 3 epochs; packed against ``GridSearchCV(n_jobs=1)``, each
+   in a fresh process, with its peak resident memory and how far it grew
+   during the search (peak minus the resident memory before it), as a
+   multiple of the data (``X`` as float64, 19 MiB). Linux only (it reads
+   ``/proc``).
 
 Wall time is printed with CPU time and the load average: on a shared machine
-the wall times of the two-thread contenders are the noisiest.
+wall times move by 2x.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import torch
@@ -44,8 +57,33 @@ from sknorm import (
 SCALINGS_9, NORMS_9 = ("none", "minmax", "standard"), ("none", "batch", "layer")
 SCALINGS_25 = ("none", "minmax", "standard", "robust", "quantile")
 
+#: One way of running the large sweep, in a fresh process: prints a JSON line.
+LARGE = """
+import json, resource, sys, time
+from sklearn.datasets import make_classification
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sknorm import NormMLPClassifier, PackedSearchCV, make_norm_pipeline
+from sknorm import normalization_grid
+rows, epochs, way = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+X, y = make_classification(rows, 50, n_informative=20, random_state=0)
+with open("/proc/self/statm") as statm:  # resident pages now, before the fit
+    base = int(statm.read().split()[1]) * resource.getpagesize() / 1024
+net = NormMLPClassifier((64, 64), batch_size=256, max_epochs=epochs, random_state=0)
+grid = normalization_grid(("none", "minmax", "standard"), ("none", "batch", "layer"))
+cv = StratifiedKFold(5, shuffle=True, random_state=0)
+search = (PackedSearchCV if way == "packed" else GridSearchCV)(
+    make_norm_pipeline(net), grid, cv=cv, refit=False)
+start = time.perf_counter()
+search.fit(X, y)
+wall = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"wall": wall, "base_mb": base / 1024, "peak_mb": peak / 1024,
+                  "data_mb": X.nbytes / 2**20,
+                  "best": float(search.cv_results_["mean_test_score"].max())}))
+"""
 
-def _pipeline(epochs: int, hidden: tuple, threads: int | None):
+
+def _pipeline(epochs: int, hidden: tuple, threads: int | None = None):
     net = NormMLPClassifier(
         hidden,
         batch_size=64,
@@ -70,24 +108,19 @@ def _speed(X, y, epochs: int, hidden: tuple, folds: int, quick: bool) -> list[li
     ``n_jobs=2`` in the quick run: starting its workers alone takes seconds)."""
     cv = StratifiedKFold(folds, shuffle=True, random_state=0)
     grid = normalization_grid(SCALINGS_9, NORMS_9)
+    pipe = _pipeline(epochs, hidden)
     contenders = {
-        "packed (1 thread)": PackedSearchCV(
-            _pipeline(epochs, hidden, 1), grid, cv=cv, refit=False
+        "packed (default: a worker per core)": PackedSearchCV(
+            pipe, grid, cv=cv, refit=False
         ),
-        "packed (2 threads)": PackedSearchCV(
-            _pipeline(epochs, hidden, 2), grid, cv=cv, refit=False
-        ),
-        "GridSearchCV n_jobs=1": GridSearchCV(
-            _pipeline(epochs, hidden, None), grid, cv=cv, refit=False, n_jobs=1
-        ),
-        "GridSearchCV n_jobs=2": GridSearchCV(
-            _pipeline(epochs, hidden, None), grid, cv=cv, refit=False, n_jobs=2
-        ),
+        "packed (1 worker)": PackedSearchCV(pipe, grid, cv=cv, refit=False, n_jobs=1),
+        "GridSearchCV n_jobs=1": GridSearchCV(pipe, grid, cv=cv, refit=False, n_jobs=1),
+        "GridSearchCV n_jobs=2": GridSearchCV(pipe, grid, cv=cv, refit=False, n_jobs=2),
     }
     if quick:
         del contenders["GridSearchCV n_jobs=2"]
     timings = {name: _timed(search, X, y) for name, search in contenders.items()}
-    packed = timings["packed (1 thread)"][0]
+    packed = next(iter(timings.values()))[0]
     return [
         [name, f"{wall:.2f}", f"{cpu:.2f}", f"{wall / packed:.1f}x", f"{best:.4f}"]
         for name, (wall, cpu, best) in timings.items()
@@ -100,7 +133,7 @@ def _growth(X, y, epochs: int, hidden: tuple, folds: int) -> list[list]:
     rows, base = [], None
     for scalings, norms in ((SCALINGS_9, NORMS_9), (SCALINGS_25, NORMS)):
         grid = normalization_grid(scalings, norms)
-        search = PackedSearchCV(_pipeline(epochs, hidden, 1), grid, cv=cv, refit=False)
+        search = PackedSearchCV(_pipeline(epochs, hidden), grid, cv=cv, refit=False)
         wall, cpu, _ = _timed(search, X, y)
         base = base or wall
         members = len(scalings) * len(norms) * folds
@@ -108,22 +141,78 @@ def _growth(X, y, epochs: int, hidden: tuple, folds: int) -> list[list]:
     return rows
 
 
+def _command(quick: bool) -> list[list]:
+    """``sknorm sweep`` end to end, in a fresh process: the third table."""
+    args = ["--epochs", "2", "--cv", "2"] if quick else []
+    with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "-m", "sknorm", "sweep", "--no-progress"]
+        command += ["--out", os.path.join(out, "report"), *args]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - start
+        written = sorted(os.listdir(os.path.join(out, "report")))
+    timed = [line for line in done.stdout.splitlines() if "-fold CV," in line]
+    search_s = timed[0].rsplit(", ", 1)[-1] if timed else "?"
+    return [[" ".join(["sknorm sweep", *args]), f"{wall:.2f}", search_s, written]]
+
+
+def _large(quick: bool) -> list[list]:
+    """The large set by each engine, each in a fresh process: the last table."""
+    rows_, epochs = (2_000, 1) if quick else (50_000, 3)
+    rows = []
+    for way in ("packed", "GridSearchCV n_jobs=1"):
+        done = subprocess.run(
+            [sys.executable, "-c", LARGE, str(rows_), str(epochs), way.split()[0]],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        r = json.loads(done.stdout.strip().splitlines()[-1])
+        grown = r["peak_mb"] - r["base_mb"]
+        rows.append(
+            [
+                way,
+                f"{r['wall']:.1f}",
+                f"{r['peak_mb']:.0f}",
+                f"{grown:.0f} ({grown / r['data_mb']:.1f}x)",
+                f"{r['best']:.4f}",
+            ]
+        )
+    return rows
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings")
+    parser.add_argument(
+        "--only",
+        default="speed,growth,command,large",
+        help="comma-separated tables to make (default: all)",
+    )
     args = parser.parse_args(argv)
+    only = set(args.only.split(","))
     epochs, hidden, folds = (2, (16, 16), 2) if args.quick else (30, (64, 64), 5)
     X, y = load_breast_cancer(return_X_y=True)
     if args.quick:
         X, y = X[::4], y[::4]
     _pipeline(1, (8,), 1).fit(X[:64], y[:64])  # warm torch up
-    print(f"torch {torch.__version__}; load average before: {load_average()}")
-    print(f"epochs={epochs}, hidden={hidden}, cv={folds}, rows={len(y)}\n")
-    header = ["way", "wall s", "cpu s (this process)", "vs packed", "best CV score"]
-    print(markdown_table(header, _speed(X, y, epochs, hidden, folds, args.quick)))
-    print()
-    header = ["members", "packed wall s", "cpu s", "vs 9 candidates"]
-    print(markdown_table(header, _growth(X, y, epochs, hidden, folds)))
+    print(f"torch {torch.__version__}; {os.cpu_count()} cores; load average before:")
+    print(f"{load_average()}; epochs={epochs}, hidden={hidden}, cv={folds}\n")
+    if "speed" in only:
+        header = ["way", "wall s", "cpu s (this process)", "vs packed", "best CV score"]
+        print(markdown_table(header, _speed(X, y, epochs, hidden, folds, args.quick)))
+        print()
+    if "growth" in only:
+        header = ["members", "packed wall s", "cpu s", "vs 9 candidates"]
+        print(markdown_table(header, _growth(X, y, epochs, hidden, folds)))
+        print()
+    if "command" in only:
+        header = ["command", "wall s (whole process)", "search s (printed)", "wrote"]
+        print(markdown_table(header, _command(args.quick)))
+        print()
+    if "large" in only:
+        header = ["way", "wall s", "peak RSS MB", "growth MB (x data)", "best CV"]
+        print(markdown_table(header, _large(args.quick)))
     print(f"\nload average after: {load_average()}")
 
 

@@ -833,8 +833,12 @@ def sweep(
         As in ``GridSearchCV``; None uses the estimator's ``score`` (accuracy or
         R^2). One metric only.
     n_jobs : int or None, default=None
-        Parallel fits, as in ``GridSearchCV``; used for the curve fits too. With
-        ``backend="dask"``, None means every thread of the cluster.
+        The grid engine: parallel fits, as in ``GridSearchCV`` (None: one at a
+        time), the curve fits too; with ``backend="dask"``, None means every
+        thread of the cluster. The packed engine: worker threads, each
+        training a share of the members as one stack (None: every core this
+        process may use, when the run is big enough to pay; see
+        :class:`PackedSearchCV`).
     random_state : int or None, default=0
         Seeds the CV shuffle, the curves' hold-out split and every network
         (``random_state`` of the estimator), so a sweep is reproducible.
@@ -858,10 +862,13 @@ def sweep(
         with ``backend="dask"`` uses the current client.
     progress : bool, default=False
         Show a tqdm bar on stderr (needs ``pip install 'sknorm[report]'``). It
-        counts fits: candidates x folds, the refit of the best candidate and
-        one curve fit per candidate. The search part advances in this process
-        each time a group of candidates (as many as there are parallel
-        workers) has finished all its folds; the curve part after each fit.
+        counts fits: candidates x folds, the refit of the best candidate and,
+        with the grid engine, one curve fit per candidate. The grid engine's
+        search part advances in this process each time a group of candidates
+        (as many as there are parallel workers) has finished all its folds,
+        the curve part after each fit; the packed engine's as its members
+        finish their epochs (a member's epoch is ``1 / max_epochs`` of a fit;
+        one that stops early counts as done).
     curves : bool, default=True
         Record the training curves: with ``engine="grid"`` one extra fit per
         candidate on 80% of the data; with ``engine="packed"`` from the
@@ -873,7 +880,8 @@ def sweep(
         one stacked network, with the same scores (each member trains as its
         own fit would, seed for seed); it falls back to the grid, with a
         warning, for settings it cannot pack (callbacks, another optimizer,
-        weights, a GPU). It ignores ``n_jobs``, ``backend`` and ``progress``.
+        weights, a GPU). It ignores ``backend``; its progress bar moves as
+        the members finish their epochs.
     sample_weight : array-like of shape (n_samples,) or None, default=None
         Weights of the rows, routed the scikit-learn way (metadata routing) to
         every network's ``fit`` and to every CV score, so both are weighted;

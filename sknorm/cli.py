@@ -255,8 +255,11 @@ def _add_run_arguments(group) -> None:
     group.add_argument(
         "--n-jobs",
         type=int,
-        default=1,
-        help="parallel fits of the grid engine (-1: one per core; 1: in this process)",
+        default=None,
+        help="grid engine: parallel fits (default 1, in this process, as in "
+        "scikit-learn; -1: one per core); packed engine: worker threads, each "
+        "training a share of the members (default: every core, when the run is "
+        "big enough to pay)",
     )
     group.add_argument(
         "--dask",
@@ -834,11 +837,13 @@ def _print_results(result, args, elapsed: float) -> None:
 
 def _settings(args) -> str:
     """The network and where it ran, for the report."""
-    where = f"Dask scheduler {args.dask}" if args.dask else f"n_jobs={args.n_jobs}"
+    jobs = "default" if args.n_jobs is None else args.n_jobs
+    where = f"Dask scheduler {args.dask}" if args.dask else f"n_jobs={jobs}"
     return (
         f"hidden layers {args.hidden}, {args.epochs} epochs, "
-        f"batch size {args.batch_size}, seed {args.seed}; {args.engine} engine"
-        + ("" if args.engine == "packed" else f", fits run with {where}")
+        f"batch size {args.batch_size}, seed {args.seed}; {args.engine} engine, "
+        + ("" if args.engine == "packed" or args.dask else "fits ")
+        + f"run with {where}"
     )
 
 
