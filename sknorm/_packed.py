@@ -94,6 +94,7 @@ class _Rows:
     width: int = 0
     active: torch.Tensor = field(init=False)  # (K,) bool: any real row
     full: bool = field(init=False)  # every member has all ``width`` rows real
+    counts: list = field(init=False)  # ``sizes`` as Python ints
     _parts: dict = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -102,6 +103,7 @@ class _Rows:
         self.count = self.sizes.clamp(min=1).float().view(-1, 1, 1)
         self.active = self.sizes > 0
         self.full = bool((self.sizes == self.width).all())
+        self.counts = self.sizes.tolist()
 
     def narrow(self, start: int, length: int) -> _Rows:
         if (start, length) not in self._parts:
@@ -496,13 +498,20 @@ class _Store:
             sizes=[len(sets[i][0]) for i in order],
         )
 
+    def flat(self, member_rows: torch.Tensor) -> torch.Tensor:
+        """Each member's rows ``(K, B)`` as positions in the flattened sets."""
+        return self.index[:, None] * self.X.shape[1] + member_rows
+
+    def take(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(X, y)`` batches ``(K, B, ...)`` at positions ``flat`` ``(K, B)``."""
+        index = flat.view(-1)
+        X = self.X.flatten(0, 1).index_select(0, index)
+        y = self.y.flatten(0, 1).index_select(0, index)
+        return X.view(*flat.shape, *X.shape[1:]), y.view(*flat.shape, *y.shape[1:])
+
     def rows(self, member_rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(X, y)`` batches ``(K, B, ...)`` of each member's rows ``(K, B)``."""
-        flat = (self.index[:, None] * self.X.shape[1] + member_rows).view(-1)
-        shape = member_rows.shape
-        X = self.X.flatten(0, 1).index_select(0, flat)
-        y = self.y.flatten(0, 1).index_select(0, flat)
-        return X.view(*shape, *X.shape[1:]), y.view(*shape, *y.shape[1:])
+        return self.take(self.flat(member_rows))
 
 
 def _pad(tensors: Sequence[torch.Tensor], width: int) -> torch.Tensor:
@@ -628,9 +637,12 @@ class _Adam:
         return grad
 
     @torch.no_grad()
-    def step(self, active: torch.Tensor) -> None:
-        """One Adam step of the members where ``active``; the rest keep still."""
-        if self.same_steps and not bool(active.all()):
+    def step(self, active: torch.Tensor, everyone: bool | None = None) -> None:
+        """One Adam step of the members where ``active``; the rest keep still.
+        ``everyone``: whether all are active, when the caller knows."""
+        if everyone is None:
+            everyone = bool(active.all())
+        if self.same_steps and not everyone:
             self.same_steps = False
         if self.uniform and self.same_steps:
             self._uniform_step(float(self.lr[0]), float(self.weight_decay[0]))
@@ -850,34 +862,50 @@ class _Trainer:
         step, its loss)`` per member (bad step -1: none)."""
         k = self.model.n_members
         perms = _permutations(self.generators, self.train.sizes, self.alive)
-        ok = torch.tensor(self.alive)
+        flat = self.train.flat(perms)
+        alive = tuple(self.alive)
+        ok, clean = torch.tensor(self.alive), True  # clean: no member failed yet
         loss_sum = torch.zeros(k, dtype=torch.float64)
         row_sum = torch.zeros(k, dtype=torch.float64)
         bad_step, bad_loss = torch.full((k,), -1), torch.zeros(k)
         for s, step in enumerate(self.steps):
             if self.control.stop.is_set():
                 raise _Stopped
-            sizes = [n if a else 0 for n, a in zip(step.sizes, self.alive, strict=True)]
-            key = (s, tuple(self.alive))
-            if key not in self._rows:
-                self._rows[key] = _Rows(
-                    torch.tensor(sizes), width=len(step.positions[0])
-                )
-            rows = self._rows[key]
-            X, y = self.train.rows(perms.gather(1, step.positions))
-            noise = _noise(self.model, self.generators, sizes, rows.width)
+            rows, weight, everyone = self._step_rows(s, step, alive)
+            X, y = self.train.take(flat.gather(1, step.positions))
+            noise = _noise(self.model, self.generators, rows.counts, rows.width)
             losses = _losses(self.model(X, rows, noise), y, rows, self.task)
-            finite = torch.isfinite(losses)
-            bad = rows.active & ok & ~finite
+            if clean and bool(torch.isfinite(losses).all()):
+                # the usual step: a member without rows here has loss 0 and
+                # zero gradients, and the optimizer leaves it out
+                losses.sum().backward()
+                self.adam.step(rows.active, everyone)
+                loss_sum += losses.detach().double() * weight
+                row_sum += weight
+                continue
+            clean = False
+            bad = rows.active & ok & ~torch.isfinite(losses)
             bad_step = torch.where(bad, s, bad_step)
             bad_loss = torch.where(bad, losses.detach(), bad_loss)
             ok &= ~bad
             on = rows.active & ok
             torch.where(on, losses, 0.0).sum().backward()
             self.adam.step(on)
-            loss_sum += torch.where(on, losses.detach().double() * rows.sizes, 0.0)
-            row_sum += rows.sizes * on
+            loss_sum += torch.where(on, losses.detach().double() * weight, 0.0)
+            row_sum += weight * on
         return loss_sum / row_sum.clamp(min=1), bad_step, bad_loss
+
+    def _step_rows(self, s: int, step: _Step, alive: tuple) -> tuple:
+        """Step ``s``'s rows for the members ``alive`` at the epoch's start:
+        ``(_Rows, rows per member as float64, whether every member has
+        rows)``, made once per step and set of live members."""
+        key = (s, alive)
+        if key not in self._rows:
+            sizes = [n if a else 0 for n, a in zip(step.sizes, alive, strict=True)]
+            rows = _Rows(torch.tensor(sizes), width=len(step.positions[0]))
+            weight = rows.sizes.double()
+            self._rows[key] = (rows, weight, bool(rows.active.all()))
+        return self._rows[key]
 
     def _drop(self, j: int, epoch: int) -> None:
         """Member ``j`` trains no more after ``epoch``: report its rest."""

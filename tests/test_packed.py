@@ -28,6 +28,7 @@ from sknorm.nn import MLP
 SETTINGS = {
     "hidden_layer_sizes": (16, 16),
     "max_epochs": 3,
+    "early_stopping": False,
     "batch_size": 32,
     "random_state": 0,
     "n_threads": 1,
@@ -153,9 +154,8 @@ def test_early_stopping_member_matches_its_individual_fit(iris):
     # early stopping reads would differ by about 1e-3.
     X, y = iris
     estimator = NormMLPClassifier(
-        **{**SETTINGS, "max_epochs": 40},
+        **{**SETTINGS, "max_epochs": 40, "early_stopping": True},
         norm="layer",
-        early_stopping=True,
         n_iter_no_change=2,
         lr=0.05,
     )
