@@ -242,7 +242,8 @@ class _PackedNorm(nn.Module):
             eps=self.eps,
         )
         self.num_batches_tracked += 1
-        return y.view(k, width, b).transpose(1, 2)
+        # contiguous: the next ops (and their backward) are slow on strides
+        return y.view(k, width, b).transpose(1, 2).contiguous()
 
     def _batch_forward(self, h: torch.Tensor, rows: _Rows) -> torch.Tensor:
         """Batch statistics per member (per virtual batch for ghost), over the
