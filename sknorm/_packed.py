@@ -601,41 +601,51 @@ class _Adam:
     outside the step (no batch at this step, stopped, diverged) keeps its
     parameters and moments exactly.
 
-    All parameters live in one flat buffer (each parameter's ``data`` is a
-    view of it), and ``member_of`` says which member each element belongs to:
-    a step is a few ops on that buffer, not a few ops per parameter (on the
-    CPU torch's multi-tensor ops loop over the tensors one kernel at a time).
+    The parameters live in one flat buffer, member by member (each
+    parameter's ``data`` is a strided view of it), so each member's tensors
+    are one contiguous segment. A step is torch's fused Adam kernel
+    (``Adam(fused=True)``'s, one pass): on the whole buffer when every member
+    steps alike, else on the segments of the members that step, with one
+    step count each, one call per distinct learning rate and decay. The
+    kernel rounds like the estimators' own Adam to within an ulp (1.5e-8 on
+    a parameter after 3 steps, measured).
     """
 
     def __init__(self, model: PackedMLP, lr, weight_decay) -> None:
-        self.params, owners = [], []
+        self.params = []
+        layout = []  # per group: (start, n, width)
         for stack, (start, n, _) in zip(model.stacks, model.groups, strict=True):
-            for p in stack.parameters():
-                self.params.append(p)
-                owners.append(
-                    torch.arange(start, start + n).repeat_interleave(p.numel() // n)
-                )
-        self.member_of = torch.cat(owners)
-        self.flat = torch.cat([p.detach().reshape(-1) for p in self.params])
-        offset = 0
-        for p in self.params:
-            p.data = self.flat[offset : offset + p.numel()].view_as(p)
-            offset += p.numel()
-        self.lr = torch.tensor(lr, dtype=torch.float64)
-        self.weight_decay = torch.tensor(weight_decay, dtype=torch.float32)
-        self.decay = bool((self.weight_decay > 0).any())
-        self.uniform = bool((self.lr == self.lr[0]).all()) and bool(
-            (self.weight_decay == self.weight_decay[0]).all()
-        )
-        self.steps = torch.zeros(model.n_members, dtype=torch.float64)
-        self.same_steps = True  # every member has taken every step so far
-        self.m, self.v = torch.zeros_like(self.flat), torch.zeros_like(self.flat)
+            params = list(stack.parameters())
+            self.params += [(p, n) for p in params]
+            layout.append((start, n, sum(p.numel() // n for p in params), params))
+        total = sum(n * width for _, n, width, _ in layout)
+        self.flat, self.grad = torch.zeros(total), torch.zeros(total)
+        self.m, self.v = torch.zeros(total), torch.zeros(total)
+        buffers = (self.flat, self.grad, self.m, self.v)
+        self.segments: list[tuple] = []  # per member: its (param, grad, m, v)
+        self.grad_views, base = [], 0
+        for _, n, width, params in layout:
+            blocks = [t[base : base + n * width].view(n, width) for t in buffers]
+            self.segments += [tuple(b[i] for b in blocks) for i in range(n)]
+            col = 0
+            for p in params:
+                e = p.numel() // n
+                blocks[0][:, col : col + e].copy_(p.detach().reshape(n, e))
+                p.data = blocks[0][:, col : col + e].view(p.shape)
+                self.grad_views.append(blocks[1][:, col : col + e])
+                col += e
+            base += n * width
+        self.settings: dict[tuple, list[int]] = {}
+        for j, (rate, decay) in enumerate(zip(lr, weight_decay, strict=True)):
+            self.settings.setdefault((float(rate), float(decay)), []).append(j)
+        self.counts = [torch.zeros((), dtype=torch.float32) for _ in lr]
+        self.count = torch.zeros((), dtype=torch.float32)  # while all step alike
+        self.alike = True  # every member has taken every step so far
 
-    def _grad(self) -> torch.Tensor:
-        grad = torch.cat([p.grad.reshape(-1) for p in self.params])
-        for p in self.params:
+    def _gather_grads(self) -> None:
+        for (p, n), view in zip(self.params, self.grad_views, strict=True):
+            view.copy_(p.grad.view(n, -1))
             p.grad = None
-        return grad
 
     @torch.no_grad()
     def step(self, active: torch.Tensor, everyone: bool | None = None) -> None:
@@ -643,44 +653,44 @@ class _Adam:
         ``everyone``: whether all are active, when the caller knows."""
         if everyone is None:
             everyone = bool(active.all())
-        if self.same_steps and not everyone:
-            self.same_steps = False
-        if self.uniform and self.same_steps:
-            self._uniform_step(float(self.lr[0]), float(self.weight_decay[0]))
-        else:
-            self._member_step(active)
+        self._gather_grads()
+        if self.alike and everyone and len(self.settings) == 1:
+            (lr, decay), _ = next(iter(self.settings.items()))
+            self.count += 1
+            tensors = [self.flat], [self.grad], [self.m], [self.v]
+            self._fused(*tensors, [self.count], lr, decay)
+            return
+        if self.alike:  # from now on each member counts its own steps
+            self.alike = False
+            for c in self.counts:
+                c.copy_(self.count)
+        on = active.tolist()
+        for (lr, decay), members in self.settings.items():
+            members = [j for j in members if on[j]]
+            if members:
+                counts = [self.counts[j] for j in members]
+                torch._foreach_add_(counts, 1)
+                tensors = zip(*(self.segments[j] for j in members), strict=True)
+                self._fused(*map(list, tensors), counts, lr, decay)
 
-    def _uniform_step(self, lr: float, weight_decay: float) -> None:
-        """Every member steps with the same scalars: torch's Adam update."""
+    @staticmethod
+    def _fused(params, grads, m, v, counts, lr: float, decay: float) -> None:
         beta1, beta2 = BETAS
-        self.steps += 1
-        step = float(self.steps[0])
-        grad = self._grad()
-        if weight_decay:
-            grad = grad.add(self.flat, alpha=weight_decay)
-        self.m.lerp_(grad, 1 - beta1)
-        self.v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        denom = self.v.sqrt().div_(math.sqrt(1 - beta2**step)).add_(ADAM_EPS)
-        self.flat.addcdiv_(self.m, denom, value=-lr / (1 - beta1**step))
-
-    def _member_step(self, active: torch.Tensor) -> None:
-        beta1, beta2 = BETAS
-        self.steps += active
-        steps = self.steps.clamp(min=1)
-        step_size = (self.lr / (1 - beta1**steps) * active).float()
-        correction = torch.sqrt(1 - beta2**steps).float()
-        weight1 = (1 - beta1) * active.float()
-        factor2 = torch.where(active, beta2, 1.0).float()
-        of = self.member_of
-        on = active[of]
-        grad = self._grad()
-        if self.decay:
-            grad = grad.add(self.flat * self.weight_decay[of])
-        grad = torch.where(on, grad, 0.0)
-        self.m.lerp_(grad, weight1[of])
-        self.v.mul_(factor2[of]).addcmul_(grad, grad, value=1 - beta2)
-        denom = (self.v.sqrt() / correction[of]).add_(ADAM_EPS)
-        self.flat.sub_(torch.where(on, self.m / denom * step_size[of], 0.0))
+        torch._fused_adam_(
+            params,
+            grads,
+            m,
+            v,
+            [],
+            counts,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=decay,
+            eps=ADAM_EPS,
+            amsgrad=False,
+            maximize=False,
+        )
 
 
 @torch.no_grad()
