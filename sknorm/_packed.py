@@ -17,6 +17,7 @@ products keep several cores busy.
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
@@ -465,6 +466,21 @@ class PackedMLP(nn.Module):
                 states[start + i][name] = member
         return states
 
+    @torch.no_grad()
+    def load_member_states(self, states: list, tensors=None) -> None:
+        """The inverse of :meth:`member_state_dicts`: write each member's
+        ``state_dict`` (None: leave it) into the stack or into ``tensors``."""
+        entries = self.stacked()
+        if tensors is None:
+            tensors = [t for _, t, _, _ in entries]
+        for (name, _, start, n), t in zip(entries, tensors, strict=True):
+            for i in range(n):
+                if states[start + i] is not None:
+                    value = states[start + i][name]
+                    if name.endswith("linear.weight") or name == "output.weight":
+                        value = value.t()
+                    t.detach()[i].copy_(value.reshape(t[i].shape))
+
     def member_state_dict(self, j: int) -> dict[str, torch.Tensor]:
         """The ``state_dict`` of an :class:`MLP` holding stack position ``j``."""
         return self.member_state_dicts()[j]
@@ -642,6 +658,20 @@ class _Adam:
         self.count = torch.zeros((), dtype=torch.float32)  # while all step alike
         self.alike = True  # every member has taken every step so far
 
+    def take_over(self, old: _Adam, members: list[int]) -> None:
+        """Go on from ``old``'s state of its stack positions ``members`` (in
+        that order; the same norm groups, so the same segment layouts)."""
+        counts = []
+        for i, j in enumerate(members):
+            moments = zip(self.segments[i][2:], old.segments[j][2:], strict=True)
+            for new_t, old_t in moments:
+                new_t.copy_(old_t)
+            counts.append(float(old.count if old.alike else old.counts[j]))
+        self.alike = len(set(counts)) == 1
+        self.count.fill_(counts[0])
+        for count, value in zip(self.counts, counts, strict=True):
+            count.fill_(value)
+
     def _gather_grads(self) -> None:
         for (p, n), view in zip(self.params, self.grad_views, strict=True):
             view.copy_(p.grad.view(n, -1))
@@ -796,7 +826,7 @@ class _Stopper:
         self.threshold = [math.inf] * k
         self.misses = [0] * k
         self.best_epoch: list[int | None] = [None] * k
-        self.entries = model.stacked()
+        self.model, self.entries = model, model.stacked()
         self.snapshot = [t.detach().clone() for _, t, _, _ in self.entries]
 
     def update(self, losses: Sequence[float], live: Sequence[int], epoch: int):
@@ -814,6 +844,17 @@ class _Stopper:
                     stopped.append(j)
         self._keep(improved)
         return stopped
+
+    def take_over(self, old: _Stopper, members: list[int], best: list) -> None:
+        """Go on from ``old``'s state of its stack positions ``members``;
+        ``best``: their best epoch's state dicts."""
+        for name in ("threshold", "misses", "best_epoch"):
+            setattr(self, name, [getattr(old, name)[j] for j in members])
+        kept = [
+            b if old.best_epoch[j] is not None else None
+            for j, b in zip(members, best, strict=True)
+        ]
+        self.model.load_member_states(kept, self.snapshot)
 
     @torch.no_grad()
     def restore_best(self) -> None:
@@ -837,13 +878,22 @@ class _Stopper:
 class _Trainer:
     """The packed training loop; state per member, in stack order."""
 
-    def __init__(self, modules, generators, train_sets, settings, control) -> None:
+    def __init__(self, modules, generators, settings, control, ids=None, group=None):
         self.model = PackedMLP(modules).train()
         order = self.model.order
         self.task, self.control = settings["task"], control
         self.max_epochs = int(settings["max_epochs"])
+        # each stack position's member, as an index into the worker's members;
+        # the worker's members (their initial networks and settings) and the
+        # results of those that left the stack early
+        self.ids = [(ids or list(range(len(modules))))[i] for i in order]
+        self.group = group or {
+            "modules": list(modules),
+            "settings": settings,
+            "finished": {},
+        }
         self.generators = [generators[i] for i in order]
-        self.train = _Store.of(train_sets, order)
+        self.train = _Store.of(settings["train_sets"], order)
         self.valid, self.heldout = (
             _Store.of(sets, order) if sets else None
             for sets in (settings.get("valid_sets"), settings.get("heldout_sets"))
@@ -964,24 +1014,89 @@ class _Trainer:
             for j in self.stopper.update(valid, finite, epoch):
                 self._drop(j, epoch)
 
-    def outcome(self, predict_sets=None) -> dict:
-        """Each member's final state (its best epoch's, with early stopping),
-        curves, error and, with ``predict_sets``, outputs, in the order the
-        members were given. The stack is left holding the final states."""
-        if self.stopper is not None:
-            self.stopper.restore_best()
+    def _final_states(self) -> list[dict]:
+        """Each member's final state: its best epoch's with early stopping."""
         states = self.model.member_state_dicts()
-        back = sorted(range(len(states)), key=self.model.order.__getitem__)
-        out = {
-            "states": [states[j] for j in back],
-            "train_loss": [self.curves["train"][j] for j in back],
-            "valid_loss": [self.curves["valid"][j] for j in back],
-            "heldout_loss": [self.curves["heldout"][j] for j in back],
-            "errors": [self.errors[j] for j in back],
+        if self.stopper is None:
+            return states
+        best = self.model.member_state_dicts(self.stopper.snapshot)
+        return [
+            best[j] if self.stopper.best_epoch[j] is not None else state
+            for j, state in enumerate(states)
+        ]
+
+    def _result(self, j: int, state: dict) -> dict:
+        return {
+            "states": state,
+            "train_loss": self.curves["train"][j],
+            "valid_loss": self.curves["valid"][j],
+            "heldout_loss": self.curves["heldout"][j],
+            "errors": self.errors[j],
         }
+
+    def worth_compacting(self) -> bool:
+        """A quarter of the stack has stopped (early stopping, divergence),
+        and members still train: their share of every product is waste."""
+        stopped = self.alive.count(False)
+        return 0 < stopped < len(self.alive) and 4 * stopped >= len(self.alive)
+
+    def compacted(self) -> _Trainer:
+        """A trainer of the live members only, each going on from where it is
+        (weights, batch-norm statistics, Adam moments and step count,
+        early-stopping state, curves, RNG); the stopped members' results are
+        kept in the worker's ``finished``."""
+        final, current = self._final_states(), self.model.member_state_dicts()
+        live = [j for j, alive in enumerate(self.alive) if alive]
+        for j, alive in enumerate(self.alive):
+            if not alive:
+                self.group["finished"][self.ids[j]] = self._result(j, final[j])
+        modules = []
+        for j in live:
+            module = copy.deepcopy(self.group["modules"][self.ids[j]])
+            module.load_state_dict(current[j])
+            modules.append(module)
+        ids = [self.ids[j] for j in live]
+        settings = _subset(self.group["settings"], ids)
+        new = _Trainer(
+            modules,
+            [self.generators[j] for j in live],
+            settings,
+            self.control,
+            ids=ids,
+            group=self.group,
+        )
+        assert new.model.order == list(range(len(live)))  # stays grouped by norm
+        for name, curves in self.curves.items():
+            new.curves[name] = [curves[j] for j in live]
+        new.epochs = [self.epochs[j] for j in live]
+        new.adam.take_over(self.adam, live)
+        if self.stopper is not None:
+            new.stopper.take_over(self.stopper, live, [final[j] for j in live])
+        return new
+
+    def outcome(self, predict_sets=None) -> dict:
+        """Each of the worker's members' final state (its best epoch's, with
+        early stopping), curves, error and, with ``predict_sets``, outputs,
+        in the order the members were given."""
+        results = dict(self.group["finished"])
+        for j, state in enumerate(self._final_states()):
+            results[self.ids[j]] = self._result(j, state)
+        given = range(len(results))
+        out = {name: [results[i][name] for i in given] for name in results[0]}
         if predict_sets is not None:
-            outputs = _predict(self.model, _Store.of(predict_sets, self.model.order))
-            out["outputs"] = [outputs[j] for j in back]
+            if self.group["finished"]:  # one stack of every member, as it ended
+                modules = [copy.deepcopy(m) for m in self.group["modules"]]
+                for module, state in zip(modules, out["states"], strict=True):
+                    module.load_state_dict(state)
+                model, ids = PackedMLP(modules), None
+            else:
+                if self.stopper is not None:
+                    self.stopper.restore_best()
+                model, ids = self.model, self.ids
+            store = _Store.of(predict_sets, model.order)
+            outputs = _predict(model, store)
+            ids = ids or model.order
+            out["outputs"] = [outputs[ids.index(i)] for i in given]
         return out
 
 
@@ -1003,11 +1118,13 @@ def _subset(settings: dict, members: list[int]) -> dict:
 
 def _train_group(modules, generators, settings: dict, control: _Control) -> dict:
     """One worker's packed run over its members (in their given order)."""
-    trainer = _Trainer(modules, generators, settings["train_sets"], settings, control)
+    trainer = _Trainer(modules, generators, settings, control)
     for epoch in range(1, int(settings["max_epochs"]) + 1):
         if not any(trainer.alive):
             break
         trainer._end_epoch(epoch, *trainer._epoch())
+        if trainer.worth_compacting():
+            trainer = trainer.compacted()
     return trainer.outcome(settings.get("predict_sets"))
 
 

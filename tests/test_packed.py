@@ -271,3 +271,35 @@ def test_an_error_in_one_worker_stops_the_others(monkeypatch):
     with pytest.raises(RuntimeError, match="boom"):
         _run(["none", "batch", "layer", "none"], 2, max_epochs=200, patience=None)
     assert calls["n"] < 200  # the other worker stopped long before its end
+
+
+def test_stopped_members_leave_the_stack_and_the_rest_go_on_unchanged(monkeypatch):
+    # Once a quarter of a stack has stopped (early stopping here), it is
+    # rebuilt with the live members only, each carrying its weights, Adam
+    # state, step count, early-stopping state and curves. The same run with
+    # the rebuild switched off: the same epochs and, to rounding, the same
+    # losses, states and outputs (a layer norm and none: no running means).
+    from sknorm import _packed
+
+    norms = ["none", "layer", "none", "layer", "rms", "none"]
+    settings = {"max_epochs": 30, "patience": 2}
+    rebuilds = []
+    compacted = _packed._Trainer.compacted
+
+    def counting(self):
+        rebuilds.append(self.alive.count(True))
+        return compacted(self)
+
+    monkeypatch.setattr(_packed._Trainer, "compacted", counting)
+    packed = _run(norms, 1, **settings)
+    monkeypatch.setattr(_packed._Trainer, "worth_compacting", lambda self: False)
+    whole = _run(norms, 1, **settings)
+    assert rebuilds, "no member stopped early: the test needs another setting"
+    assert {len(losses) for losses in whole.train_loss} != {30}
+    for i in range(len(norms)):
+        assert len(packed.train_loss[i]) == len(whole.train_loss[i])
+        assert_allclose(packed.train_loss[i], whole.train_loss[i], rtol=1e-6)
+        assert_allclose(packed.valid_loss[i], whole.valid_loss[i], rtol=1e-6)
+        for key, value in whole.states[i].items():
+            assert_allclose(packed.states[i][key], value, rtol=1e-5, atol=1e-6)
+        assert_allclose(packed.outputs[i], whole.outputs[i], rtol=1e-5, atol=1e-6)
