@@ -88,6 +88,7 @@ def _pipeline(epochs: int, hidden: tuple, threads: int | None = None):
         hidden,
         batch_size=64,
         max_epochs=epochs,
+        early_stopping=False,
         random_state=0,
         n_threads=threads,
         norm_params={"groups": 8},

@@ -18,6 +18,7 @@ products keep several cores busy.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import threading
 import time
@@ -1100,10 +1101,16 @@ class _Trainer:
         return out
 
 
-def _deal(n_members: int, n_workers: int) -> list[list[int]]:
-    """Members dealt round-robin to the workers, so each worker gets the same
-    mix of norms and folds (and so about the same work)."""
-    return [list(range(w, n_members, n_workers)) for w in range(n_workers)]
+def _deal(modules: Sequence[MLP], n_workers: int) -> list[list[int]]:
+    """The members split among the workers: sorted by norm group, then cut
+    into equal runs, so each worker gets an equal share of the members and
+    as few norm groups as that allows (each group costs a worker a few small
+    ops per layer and step, while holding the GIL)."""
+    keys = [tuple(_norm_key(b) for b in m.hidden) for m in modules]
+    ranked = sorted(set(keys), key=keys.index)
+    order = sorted(range(len(modules)), key=lambda i: ranked.index(keys[i]))
+    bounds = [round(w * len(order) / n_workers) for w in range(n_workers + 1)]
+    return [sorted(order[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 def _subset(settings: dict, members: list[int]) -> dict:
@@ -1154,8 +1161,9 @@ def train_packed(
     learning rate and weight decay. A member whose batch loss is not finite is
     marked failed and frozen; one that early-stops is frozen; the others go on.
 
-    The members are dealt to ``n_threads`` workers, each a Python thread that
-    trains its share as one packed stack with one torch thread. Torch releases
+    The members are split among ``n_threads`` workers (by norm group, equal
+    shares), each a Python thread that trains its share as one packed stack
+    with one torch thread. Torch releases
     the GIL inside its kernels, so the workers' stacked products run on
     separate cores; unlike torch's own OpenMP threads, which wait on each other
     at every op (on a busy machine, spinning), a worker that loses its core
@@ -1229,7 +1237,7 @@ def train_packed(
     widths = [w.shape[0] for w in modules[0].parameters() if w.dim() == 2]
     work = len(modules) * batch_size * max(widths)
     n_workers = min(n_threads or default_num_threads(work), len(modules))
-    groups = _deal(len(modules), n_workers)
+    groups = _deal(modules, n_workers)
     control = _Control(progress, int(max_epochs))
     with fit_context(None, 1):
         if n_workers == 1:

@@ -212,7 +212,7 @@ def _run(norms, n_threads, **settings):
 
 
 def test_worker_threads_give_each_member_the_same_run():
-    # Members are dealt to the workers round-robin; every op is per member, so
+    # Members are split among the workers by norm group; every op is per member, so
     # only rounding depends on the stack a member is in (torch's kernels
     # block a (k, ...) stack differently for different k): measured 2e-8
     # relative on the training losses. A batch norm before the activation
