@@ -289,9 +289,23 @@ default="standard"
     def _prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The table as the encoders take it: floats and object columns."""
         columns = {}
+        plain = [
+            name
+            for name, kind in self.column_kinds_.items()
+            if kind == "numeric" and frame[name].dtype.kind in "fiu"
+        ]
+        if plain:  # numpy numbers: one conversion for all of them
+            block = frame[plain].to_numpy(dtype=np.float64)
+            infinite = np.isinf(block).any(axis=0)
+            if infinite.any():
+                name = plain[int(np.argmax(infinite))]
+                raise ValueError(f"Column {name!r} contains infinity.")
+            numbers = dict(zip(plain, block.T, strict=True))
         for name, kind in self.column_kinds_.items():
             column = frame[name]
-            if kind == "numeric":
+            if name in plain:
+                columns[name] = numbers[name]
+            elif kind == "numeric":
                 columns[name] = _numbers(name, column)
             elif kind == "date":
                 columns.update(_date_parts(name, column, self.date_parts_[name]))
@@ -370,8 +384,15 @@ default="standard"
         self._validate_params()
         frame = _frame(X)
         validate_data(self, X, reset=True, skip_check_array=True)
-        self.column_kinds_ = {c: column_kind(c, frame[c]) for c in frame.columns}
-        self.missing_share_ = {c: float(frame[c].isna().mean()) for c in frame.columns}
+        blank = frame.isna()
+        self.missing_share_ = {c: float(v) for c, v in blank.mean().items()}
+        self.column_kinds_ = {
+            # numpy numbers with a value somewhere: numeric, no need to look
+            c: "numeric"
+            if frame[c].dtype.kind in "fiu" and self.missing_share_[c] < 1
+            else column_kind(c, frame[c])
+            for c in frame.columns
+        }
         dates = [c for c, k in self.column_kinds_.items() if k == "date"]
         if dates and self.method == "none":
             raise ValueError(
