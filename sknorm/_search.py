@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.ensemble import VotingClassifier, VotingRegressor
 from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
 from sklearn.model_selection._validation import (
     _insert_error_scores,
@@ -195,8 +196,10 @@ def _seed(net) -> int:
 
 
 def _split_for_early_stopping(member: _Member, cache: dict) -> None:
-    """The estimator's own validation split (skorch's ``ValidSplit``, seeded
-    by the fit's seed); members with the same fold and seed share it."""
+    """The estimator's own validation split (``ValidationSplit``, seeded by
+    the fit's seed); members with the same fold and seed share it. Rows too
+    few to split (the fit would train on all, without early stopping) make
+    the search fall back to the grid."""
     net, data = member.net, member.data
     if not net.early_stopping:
         member.train = (data.X, data.y)
@@ -240,17 +243,24 @@ def _materialise(member: _Member, state: dict, history: History):
     return member.net
 
 
+def _answer(member: _Member, outputs: np.ndarray) -> np.ndarray:
+    """The member's predictions (probabilities, or targets in their units) on
+    its test rows from the packed run's float64 raw ``outputs`` there: its
+    estimator's own output map (softmax, the target's un-scaling)."""
+    net = member.net
+    net.__dict__.update(member.data.fitted)
+    with torch.no_grad():
+        return net._output_module().double()(torch.from_numpy(outputs)).numpy()
+
+
 @contextlib.contextmanager
-def _answering(member: _Member, outputs: np.ndarray, n_iter: int):
-    """The member's estimator, fitted attributes set, whose predictions on
-    its test rows come from the packed run's float64 ``outputs`` there: its
-    own ``predict``/``predict_proba``/``score`` run on them, through its own
-    output map (softmax, the target's un-scaling), with no net built. Any
-    other rows are an error (only the test rows were computed)."""
+def _answering(member: _Member, answer: np.ndarray, n_iter: int):
+    """The member's estimator, fitted attributes set, whose ``predict`` (and
+    ``predict_proba``, ``score``) on its test rows returns from ``answer``
+    (see :func:`_answer`), with no net built. Any other rows are an error
+    (only the test rows were computed)."""
     net, rows = member.net, member.data.X_test
     net.__dict__.update(member.data.fitted, n_iter_=n_iter)
-    with torch.no_grad():
-        answer = net._output_module().double()(torch.from_numpy(outputs)).numpy()
 
     def forward(X):
         if X is not rows:
@@ -321,6 +331,16 @@ class PackedSearchCV(GridSearchCV):
         Used by the fallback.
     pre_dispatch : int or str, default="2*n_jobs"
         Used by the fallback.
+    ensemble : int, default=0
+        With ``k >= 2``, also the average of the ``k`` best candidates
+        (their probabilities for a classifier: soft voting): scored on the
+        same folds from the members' predictions on their held-out rows (no
+        more training), and, with ``refit``, fitted on all the data (``k``
+        more fits) as scikit-learn's ``VotingClassifier`` or
+        ``VotingRegressor``. Packed engine only: the fallback would need
+        ``k x folds`` more fits for the score, and leaves it out. The
+        candidates are chosen on the same folds that score their average, so
+        its score is as optimistic as ``best_score_``.
 
     Attributes
     ----------
@@ -332,6 +352,14 @@ n_splits_, refit_time_, multimetric_
         As in ``GridSearchCV``.
     packed_ : bool
         Whether the packed engine ran (False: the fallback did).
+    ensemble_candidates_ : list of int
+        With ``ensemble``: the averaged candidates (indices into
+        ``cv_results_["params"]``), best first.
+    ensemble_scores_ : ndarray of shape (n_splits,)
+        With ``ensemble``: their average's score on each fold (NaN where a
+        member failed); ``ensemble_score_`` is the mean.
+    ensemble_estimator_ : VotingClassifier or VotingRegressor
+        With ``ensemble`` and ``refit``: the average, fitted on all the data.
     curves_ : list of dict
         With the packed engine: one dict per member and epoch with
         ``params``, ``candidate``, ``fold``, ``epoch``, ``train_loss`` (the
@@ -347,11 +375,12 @@ n_splits_, refit_time_, multimetric_
 
     Notes
     -----
-    Scoring materialises every member as an ordinary fitted estimator (the
-    fold's fitted steps and a network whose ``net_`` holds the member's
-    weights, built by the estimators' persistence hook), so any scikit-learn
-    scorer works; each costs a skorch net's initialization (about 2-4 ms) and
-    the scorer's prediction on the held-out rows.
+    Scoring: once trained, every member runs on its held-out rows in float64
+    inside the packed run, and its estimator (the fold's fitted attributes,
+    no net built) answers ``predict``/``predict_proba`` there from those
+    outputs, through its own output map, so any scikit-learn scorer works at
+    the cost of the scorer alone. With ``return_train_score`` each member is
+    materialised instead (a skorch net holding its weights, about 2-4 ms).
 
     Examples
     --------
@@ -379,7 +408,9 @@ n_splits_, refit_time_, multimetric_
         return_train_score: bool = False,
         verbose: int = 0,
         pre_dispatch="2*n_jobs",
+        ensemble: int = 0,
     ) -> None:
+        self.ensemble = ensemble
         super().__init__(
             estimator,
             param_grid,
@@ -473,6 +504,8 @@ n_splits_, refit_time_, multimetric_
                 _split_for_early_stopping(member, cache)
                 built.append(_module_and_rng(member))
                 ready.append(member)
+            except _Unpackable:
+                raise
             except Exception as exc:  # as a failed fit in GridSearchCV
                 member.error = f"{type(exc).__name__}: {exc}"
         if not ready:
@@ -533,7 +566,9 @@ n_splits_, refit_time_, multimetric_
         start = time.perf_counter()
         data = member.data
         if run.outputs is not None:
-            with _answering(member, run.outputs[i], len(run.train_loss[i])) as net:
+            answer = _answer(member, run.outputs[i])
+            self._answers[member.candidate, member.fold] = answer
+            with _answering(member, answer, len(run.train_loss[i])) as net:
                 scores = _score(
                     net, data.X_test, data.y_test, scorers, {}, self.error_score
                 )
@@ -581,6 +616,7 @@ n_splits_, refit_time_, multimetric_
         self.n_splits_ = len(splits)
         candidates = list(ParameterGrid(self.param_grid))
         start = time.perf_counter()
+        self._answers: dict[tuple[int, int], np.ndarray] = {}
         members = self._members(X, y, splits, candidates)
         widths = {m.data.X.shape[-1] for m in members if m.error is None}
         if len(widths) > 1:  # e.g. one-hot columns that differ between folds
@@ -605,11 +641,59 @@ n_splits_, refit_time_, multimetric_
             self._check_refit_for_multimetric(out[0]["test_scores"])
             refit_metric = self.refit
         self._select_best(results, refit_metric)
+        if self.ensemble and self.ensemble >= 2:
+            self._score_ensemble(results, members, scorers, refit_metric)
         if self.refit:
             self._refit(X, y)
+            if self.ensemble and self.ensemble >= 2:
+                self._refit_ensemble(results, X, y)
         self.scorer_ = getattr(scorers, "_scorers", scorers)
         self.cv_results_ = results
         return self
+
+    def _score_ensemble(self, results, members, scorers, refit_metric) -> None:
+        """The top candidates' average, scored on each fold from the members'
+        answers there (no training): ``ensemble_candidates_``,
+        ``ensemble_scores_`` and ``ensemble_score_``."""
+        key = (
+            "rank_test_score" if not self.multimetric_ else f"rank_test_{refit_metric}"
+        )
+        top = [int(c) for c in np.argsort(results[key], kind="stable")[: self.ensemble]]
+        self.ensemble_candidates_ = top
+        scores = []
+        for fold in range(self.n_splits_):
+            answers = [self._answers.get((c, fold)) for c in top]
+            if any(a is None for a in answers):  # a failed member, or no outputs
+                scores.append(np.nan)
+                continue
+            member = next(
+                m for m in members if m.candidate == top[0] and m.fold == fold
+            )
+            with _answering(member, np.mean(answers, axis=0), 0) as net:
+                score = _score(
+                    net, member.data.X_test, member.data.y_test, scorers, {}, np.nan
+                )
+            scores.append(score[refit_metric] if isinstance(score, dict) else score)
+        self.ensemble_scores_ = np.asarray(scores, dtype=float)
+        self.ensemble_score_ = float(np.mean(self.ensemble_scores_))
+
+    def _refit_ensemble(self, results, X, y) -> None:
+        """The top candidates refit on all the data, averaged: scikit-learn's
+        soft-voting ``VotingClassifier`` or ``VotingRegressor``."""
+        estimators = [
+            (
+                f"candidate_{c}",
+                clone(self.estimator).set_params(
+                    **clone(results["params"][c], safe=False)
+                ),
+            )
+            for c in self.ensemble_candidates_
+        ]
+        if is_classifier(self.estimator):
+            ensemble = VotingClassifier(estimators, voting="soft")
+        else:
+            ensemble = VotingRegressor(estimators)
+        self.ensemble_estimator_ = ensemble.fit(X, y)
 
     def _select_best(self, results: dict, refit_metric) -> None:
         if self.refit or not self.multimetric_:

@@ -589,6 +589,30 @@ class SweepResult:
         """The best candidate's parameters (``search.best_params_``)."""
         return self.search.best_params_
 
+    @property
+    def ensemble(self) -> BaseEstimator | None:
+        """With ``sweep(ensemble=k)``: the average of the ``k`` best candidates
+        fitted on all the data (soft-voting ``VotingClassifier`` or
+        ``VotingRegressor``), else None."""
+        return getattr(self.search, "ensemble_estimator_", None)
+
+    @property
+    def ensemble_score(self) -> dict | None:
+        """With ``sweep(ensemble=k)``: ``{"candidates": [(scaling, norm),
+        ...], "mean_score": ..., "std_score": ...}``, the average's score on
+        the same CV folds as :attr:`table`, else None."""
+        if not hasattr(self.search, "ensemble_scores_"):
+            return None
+        params = self.search.cv_results_["params"]
+        scores = self.search.ensemble_scores_
+        return {
+            "candidates": [
+                _candidate(params[c]) for c in self.search.ensemble_candidates_
+            ],
+            "mean_score": float(np.mean(scores)),
+            "std_score": float(np.std(scores)),
+        }
+
     def plot(self):
         """Draw the score heatmap and, when recorded, the training curves.
 
@@ -714,6 +738,7 @@ def _build_search(
     y,
     net_params,
     engine="grid",
+    ensemble=0,
 ):
     """The unfitted search: the task's estimator, seeded, over the grid."""
     estimator_class = (
@@ -722,8 +747,15 @@ def _build_search(
     estimator = estimator_class(random_state=random_state, **net_params)
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
-    search_class = _PackedSweepSearchCV if engine == "packed" else _SweepSearchCV
-    return search_class(
+    packed = engine == "packed"
+    if ensemble and not packed:
+        warnings.warn(
+            "sweep(ensemble=...) needs engine='packed' (the grid engine would "
+            f"need {ensemble} x cv more fits to score it); no ensemble.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return (_PackedSweepSearchCV if packed else _SweepSearchCV)(
         make_norm_pipeline(estimator),
         normalization_grid(scalings, norms),
         cv=_splitter(cv, y, task, random_state),
@@ -731,6 +763,7 @@ def _build_search(
         n_jobs=n_jobs,
         refit=True,
         return_train_score=False,
+        **({"ensemble": ensemble} if packed else {}),
     )
 
 
@@ -800,6 +833,7 @@ def sweep(
     curves: bool = True,
     engine: str = "packed",
     sample_weight=None,
+    ensemble: int = 0,
     **net_params,
 ) -> SweepResult:
     """Cross-validate every input scaling x hidden norm combination.
@@ -887,6 +921,12 @@ def sweep(
         every network's ``fit`` and to every CV score, so both are weighted;
         the grid engine runs (the packed one takes no weights). The curve fits
         train with the weights; their losses are unweighted.
+    ensemble : int, default=0
+        With ``k >= 2`` (packed engine): also the average of the ``k`` best
+        candidates, scored on the same folds from the members' held-out
+        predictions (no more training) and fitted on all the data (``k``
+        more fits): :attr:`SweepResult.ensemble` and
+        :attr:`SweepResult.ensemble_score`. See :class:`PackedSearchCV`.
     **net_params
         Estimator parameters, e.g. ``max_epochs=30``,
         ``hidden_layer_sizes=(64, 64)``.
@@ -948,6 +988,7 @@ def sweep(
         y=y,
         net_params=net_params,
         engine=engine,
+        ensemble=ensemble,
     )
     scoring_name = _scoring_name(scoring, task)
     with _backend(backend, scheduler):

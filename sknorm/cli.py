@@ -208,6 +208,14 @@ def _add_sweep_arguments(group) -> None:
     )
     group.add_argument("--lr", type=_positive, default=1e-3, help="learning rate")
     group.add_argument(
+        "--ensemble",
+        type=_at_least(2),
+        default=None,
+        metavar="K",
+        help="also score the average of the K best candidates on the same folds "
+        "and fit it (packed engine)",
+    )
+    group.add_argument(
         "--early-stopping",
         action="store_true",
         help="hold out 10%% of each fold's training rows and keep the best epoch",
@@ -659,6 +667,11 @@ def _report(
         f"- **Version:** {_versions()}",
         f"- **Run time:** {elapsed:.1f} s",
         f"- **Best candidate:** {_best_line(result)}; refit on all the data",
+        *(
+            [f"- **Ensemble:** {_ensemble_line(result)}; fitted on all the data"]
+            if result.ensemble_score is not None
+            else []
+        ),
         "",
         "## Scores",
         "",
@@ -817,6 +830,7 @@ def _run(args, X, y):
             max_epochs=args.epochs,
             hidden_layer_sizes=args.hidden,
             batch_size=args.batch_size,
+            ensemble=args.ensemble or 0,
         )
     except ImportError as exc:
         raise InputError(str(exc)) from None
@@ -833,6 +847,17 @@ def _print_results(result, args, elapsed: float) -> None:
     )
     print(_text_table(_display_table(result.table, result.scoring)))
     print(f"\nBest: {_best_line(result)}")
+    if result.ensemble_score is not None:
+        print(f"Ensemble: {_ensemble_line(result)}")
+
+
+def _ensemble_line(result) -> str:
+    summary = result.ensemble_score
+    members = ", ".join(f"{scaling}/{norm}" for scaling, norm in summary["candidates"])
+    return (
+        f"average of {members} ({result.scoring} {summary['mean_score']:.4f} "
+        f"± {summary['std_score']:.4f}, same folds)"
+    )
 
 
 def _settings(args) -> str:

@@ -236,3 +236,11 @@ def test_cli_scoring_lr_and_early_stopping_reach_the_sweep(tmp_path, monkeypatch
     assert seen["early_stopping"] is True and seen["engine"] == "packed"
     with pytest.raises(SystemExit):
         main([*ONE, "--scoring", "nope"])
+
+
+def test_cli_ensemble_prints_and_reports_the_average(tmp_path, capsys):
+    out = tmp_path / "report"
+    args = ["sweep", *TINY, "--norms", "none,layer", "--no-curves"]
+    assert main([*args, "--ensemble", "2", "--out", str(out)]) == 0
+    assert "Ensemble: average of " in capsys.readouterr().out
+    assert "**Ensemble:**" in (out / "report.md").read_text()

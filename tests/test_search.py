@@ -12,14 +12,18 @@ import warnings
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
+from sklearn.base import clone
+from sklearn.ensemble import VotingClassifier, VotingRegressor
 from sklearn.exceptions import FitFailedWarning
-from sklearn.model_selection import GridSearchCV, GroupKFold, StratifiedKFold
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedKFold
 
 from sknorm import (
     NormMLPClassifier,
     NormMLPRegressor,
     PackedSearchCV,
     make_norm_pipeline,
+    normalization_grid,
 )
 
 SETTINGS = {
@@ -138,3 +142,45 @@ def test_packed_search_warns_nothing_on_a_packable_grid(iris):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         PackedSearchCV(pipe, {"net__dropout": [0.0, 0.2]}, cv=2).fit(X, y)
+
+
+def test_the_ensemble_is_the_average_of_the_best_candidates(diabetes):
+    # its score on each fold: the top candidates' own fits on that fold (the
+    # grid engine's), their predictions averaged, scored; the packed run gets
+    # it from the members' predictions without training anything more
+    X, y = diabetes
+    net = NormMLPRegressor((16,), max_epochs=8, early_stopping=False, random_state=0)
+    grid = normalization_grid(["minmax", "standard"], ["none", "layer"])
+    cv = KFold(3, shuffle=True, random_state=0)
+    search = PackedSearchCV(make_norm_pipeline(net), grid, cv=cv, ensemble=2)
+    search.fit(X, y)
+    top = search.ensemble_candidates_
+    ranks = search.cv_results_["rank_test_score"]
+    assert sorted(ranks[top]) == [1, 2]
+    params = [search.cv_results_["params"][c] for c in top]
+    expected = []
+    for train, test in cv.split(X, y):
+        preds = [
+            clone(make_norm_pipeline(net)).set_params(**p).fit(X[train], y[train])
+            for p in params
+        ]
+        mean = np.mean([p.predict(X[test]) for p in preds], axis=0)
+        expected.append(r2_score(y[test], mean))
+    assert_allclose(search.ensemble_scores_, expected, rtol=1e-4)
+    assert search.ensemble_score_ == pytest.approx(np.mean(expected), rel=1e-4)
+    fitted = search.ensemble_estimator_
+    assert isinstance(fitted, VotingRegressor) and len(fitted.estimators_) == 2
+    assert fitted.predict(X[:5]).shape == (5,)
+
+
+def test_the_ensemble_of_a_classifier_votes_softly(cancer):
+    X, y = cancer
+    net = NormMLPClassifier((8,), max_epochs=3, early_stopping=False, random_state=0)
+    grid = normalization_grid(["standard"], ["none", "batch", "layer"])
+    search = PackedSearchCV(make_norm_pipeline(net), grid, cv=2, ensemble=3)
+    search.fit(X, y)
+    assert len(search.ensemble_candidates_) == 3
+    assert np.isfinite(search.ensemble_scores_).all()
+    fitted = search.ensemble_estimator_
+    assert isinstance(fitted, VotingClassifier) and fitted.voting == "soft"
+    assert set(fitted.predict(X[:20])) <= set(y)

@@ -591,3 +591,42 @@ def test_sweep_with_sample_weight_weighs_training_and_scores(cancer):
     assert len(weighted.curves) == FAST["max_epochs"]
     with pytest.raises(ValueError, match="sample_weight"):
         sweep(X, y, sample_weight=weights[:10], **grid)
+
+
+def test_sweep_ensemble_scores_and_fits_the_average_of_the_best(cancer):
+    X, y = cancer
+    result = sweep(
+        X[::3],
+        y[::3],
+        scalings=["standard"],
+        norms=["none", "batch", "layer"],
+        cv=3,
+        ensemble=2,
+        max_epochs=3,
+        hidden_layer_sizes=(8,),
+        curves=False,
+    )
+    summary = result.ensemble_score
+    assert summary["candidates"] == [
+        tuple(r) for r in result.table[["scaling", "norm"]].values[:2]
+    ]
+    assert 0 < summary["mean_score"] <= 1
+    assert result.ensemble.predict(X[:4]).shape == (4,)
+
+
+def test_sweep_ensemble_needs_the_packed_engine(iris):
+    X, y = iris
+    with pytest.warns(UserWarning, match="needs engine='packed'"):
+        result = sweep(
+            X,
+            y,
+            scalings=["standard"],
+            norms=["none", "layer"],
+            cv=2,
+            max_epochs=1,
+            hidden_layer_sizes=(4,),
+            curves=False,
+            engine="grid",
+            ensemble=2,
+        )
+    assert result.ensemble is None and result.ensemble_score is None
