@@ -93,6 +93,7 @@ def make_net(norm, batch_size, hidden=(64, 64), epochs=EPOCHS, seed=0):
             norm=norm,
             batch_size=batch_size,
             max_epochs=epochs,
+            early_stopping=False,  # curves over a fixed number of epochs
             n_threads=1,  # small nets: one thread is fastest
             random_state=seed,
         ),

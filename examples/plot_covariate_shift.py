@@ -85,6 +85,7 @@ for opt_name, (optimizer, lr) in OPTIMIZERS.items():
             lr=lr,
             batch_size=BATCH_SIZE,
             max_epochs=EPOCHS,
+            early_stopping=False,  # curves over a fixed number of epochs
             callbacks=[ActivationStats(probe_size=256)],
             n_threads=1,  # small nets: one thread is fastest
             random_state=0,

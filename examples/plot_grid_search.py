@@ -61,6 +61,7 @@ result = sweep(
     n_jobs=args.n_jobs,
     random_state=0,
     max_epochs=EPOCHS,
+    early_stopping=False,  # curves over a fixed number of epochs
     n_threads=1,  # small nets: one thread per fit is fastest
 )
 print(repr(result))

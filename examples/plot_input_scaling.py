@@ -118,6 +118,7 @@ for data_name, (X_train, X_test, y_train, y_test) in data.items():
                 norm=norm,
                 batch_size=BATCH_SIZE,
                 max_epochs=EPOCHS,
+                early_stopping=False,  # curves over a fixed number of epochs
                 n_threads=1,  # small nets: one thread is fastest
                 random_state=0,
             )

@@ -62,6 +62,7 @@ def fit(norm, X_train, y_train):
         (32, 32),
         norm=norm,
         max_epochs=EPOCHS,
+        early_stopping=False,  # curves over a fixed number of epochs
         batch_size=32,
         n_threads=1,
         random_state=0,

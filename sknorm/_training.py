@@ -1,13 +1,15 @@
 """Training-loop plumbing shared by the estimators: batching, weights, threads,
 seeds, divergence.
 
-Torch, skorch and scipy's sparse matrices only. skorch drives the loop; this
+Torch, skorch (and the scikit-learn splitters skorch's own validation split
+uses) and scipy's sparse matrices only. skorch drives the loop; this
 module gives it the data as one in-memory dataset (``ArrayDataset``: dense
 tensors, or a sparse matrix densified a batch at a time, and optional
 per-sample weights), an iterator that slices it (no per-sample
 ``Dataset.__getitem__``, no ``DataLoader`` collation), nets whose loss weighs
-each sample, a callback that stops on a non-finite loss, and the context in
-which a fit runs (torch threads, private RNG).
+each sample, a callback that stops on a non-finite loss, early stopping's
+validation split (one that tiny data cannot break), and the context in which a
+fit runs (torch threads, private RNG).
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from collections.abc import Iterator
 
 import scipy.sparse as sp
 import torch
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from skorch import NeuralNetClassifier, NeuralNetRegressor
-from skorch.callbacks import Callback, EpochScoring
+from skorch.callbacks import Callback, EarlyStopping, EpochScoring
 from skorch.utils import to_numpy
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -35,6 +38,8 @@ __all__ = [
     "NetRegressor",
     "SliceLoader",
     "StopOnNonFiniteLoss",
+    "ValidationEarlyStopping",
+    "ValidationSplit",
     "available_cores",
     "batch_targets",
     "default_num_threads",
@@ -60,6 +65,64 @@ class StopOnNonFiniteLoss(Callback):
                 f"batch {batch_no}. Scale the inputs (e.g. InputScaler('standard')) "
                 "or lower the learning rate `lr`."
             )
+
+
+#: Fewest rows a validation split leaves for training (a batch norm's batch).
+MIN_TRAINING_ROWS = 2
+
+
+class ValidationSplit:
+    """skorch ``train_split``: hold out ``fraction`` of the rows for validation.
+
+    On data that allows it, the split of skorch's
+    ``ValidSplit(fraction, stratified, random_state)`` (the same rows): a
+    ``StratifiedShuffleSplit`` for the classifier, a ``ShuffleSplit``
+    otherwise. Where a stratified split is impossible (a class with one row,
+    fewer held-out or training rows than classes) the split is a plain
+    ``ShuffleSplit``; where even that would leave fewer than
+    ``MIN_TRAINING_ROWS`` rows to train on, there is no split: the call
+    returns ``(dataset, None)`` and the epoch has no validation loss
+    (``ValidationEarlyStopping`` then does nothing).
+    """
+
+    def __init__(self, fraction: float, *, stratified: bool, random_state: int):
+        self.fraction = fraction
+        self.stratified = stratified
+        self.random_state = random_state
+
+    def splitter(self, y, n_rows: int):
+        """The scikit-learn splitter for these targets, or None: too few rows."""
+        n_valid = math.ceil(self.fraction * n_rows)
+        n_train = n_rows - n_valid
+        if n_train < MIN_TRAINING_ROWS or n_valid < 1:
+            return None
+        if self.stratified and y is not None:
+            counts = torch.unique(torch.as_tensor(y), return_counts=True)[1]
+            if counts.min() >= 2 and min(n_valid, n_train) >= len(counts):
+                return StratifiedShuffleSplit(
+                    test_size=self.fraction, random_state=self.random_state
+                )
+        return ShuffleSplit(test_size=self.fraction, random_state=self.random_state)
+
+    def __call__(self, dataset, y=None, groups=None):
+        n_rows = len(dataset)
+        splitter = self.splitter(y, n_rows)
+        if splitter is None:
+            return dataset, None
+        args = [torch.arange(n_rows).numpy()]
+        if isinstance(splitter, StratifiedShuffleSplit):
+            args.append(to_numpy(torch.as_tensor(y)))
+        train, valid = next(iter(splitter.split(*args)))
+        return Subset(dataset, train), Subset(dataset, valid)
+
+
+class ValidationEarlyStopping(EarlyStopping):
+    """skorch's :class:`~skorch.callbacks.EarlyStopping`, idle in the epochs
+    that have no validation score (``ValidationSplit`` found too few rows)."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.monitor in net.history[-1]:
+            super().on_epoch_end(net, **kwargs)
 
 
 class ArrayDataset(Dataset):

@@ -441,7 +441,11 @@ CASES = [
     (
         "classifier",
         "EarlyStopping() without a validation split",
-        lambda: clf().set_params(callbacks=[EarlyStopping()]).fit(X, Y),
+        lambda: (
+            clf()
+            .set_params(early_stopping=False, callbacks=[EarlyStopping()])
+            .fit(X, Y)
+        ),
         ValueError,
         "early_stopping=True",
     ),
@@ -450,7 +454,10 @@ CASES = [
         "Checkpoint() without a validation split",
         lambda: (
             reg()
-            .set_params(callbacks=[("ck", Checkpoint(dirname="/nonexistent"))])
+            .set_params(
+                early_stopping=False,
+                callbacks=[("ck", Checkpoint(dirname="/nonexistent"))],
+            )
             .fit(X, Y)
         ),
         ValueError,
@@ -459,7 +466,11 @@ CASES = [
     (
         "classifier",
         "validation EpochScoring without a validation split",
-        lambda: clf().set_params(callbacks=[EpochScoring("accuracy")]).fit(X, Y),
+        lambda: (
+            clf()
+            .set_params(early_stopping=False, callbacks=[EpochScoring("accuracy")])
+            .fit(X, Y)
+        ),
         ValueError,
         "uses validation scores",
     ),

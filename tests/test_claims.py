@@ -49,7 +49,12 @@ def test_unscaled_heterogeneous_inputs_train_slower_than_standard_scaled():
     losses = {}
     for scaling in ("none", "standard"):
         net = NormMLPClassifier(
-            (32, 32), norm="none", max_epochs=10, batch_size=64, random_state=SEED
+            (32, 32),
+            norm="none",
+            max_epochs=10,
+            batch_size=64,
+            early_stopping=False,
+            random_state=SEED,
         )
         pipe = make_norm_pipeline(net, scaling).fit(X, y)
         losses[scaling] = pipe[-1].history_[:, "train_loss"]
@@ -72,6 +77,7 @@ def test_batch_norm_keeps_hidden_statistics_fixed_while_no_norm_drifts(digits):
             lr=0.01,
             max_epochs=10,
             batch_size=64,
+            early_stopping=False,
             random_state=SEED,
             callbacks=[ActivationStats()],
         )
@@ -111,7 +117,12 @@ def test_batch_norm_degrades_with_batches_of_two_layer_norm_does_not(digits):
     scores = {}
     for norm in ("batch", "layer"):
         net = NormMLPClassifier(
-            (32, 32), norm=norm, max_epochs=3, batch_size=2, random_state=SEED
+            (32, 32),
+            norm=norm,
+            max_epochs=3,
+            batch_size=2,
+            early_stopping=False,
+            random_state=SEED,
         )
         pipe = make_norm_pipeline(net).fit(X_train, y_train)
         scores[norm] = pipe.score(X_test, y_test)
@@ -127,7 +138,12 @@ def cancer_fits(cancer):
     fits = {}
     for norm in ("batch", "layer"):
         net = NormMLPClassifier(
-            (16, 16), norm=norm, max_epochs=10, batch_size=32, random_state=SEED
+            (16, 16),
+            norm=norm,
+            max_epochs=10,
+            batch_size=32,
+            early_stopping=False,
+            random_state=SEED,
         )
         fits[norm] = make_norm_pipeline(net).fit(X, y)
     return X, fits

@@ -75,22 +75,34 @@ def test_net_is_a_skorch_net_with_history(cancer):
     assert isinstance(clf.net_.criterion_, torch.nn.CrossEntropyLoss)
 
 
-def test_no_hidden_validation_split(cancer):
+def test_no_hidden_validation_split_without_early_stopping(cancer):
     X, y = cancer
-    clf = NormMLPClassifier(**FAST).fit(X, y)
+    clf = NormMLPClassifier(**FAST, early_stopping=False).fit(X, y)
     assert clf.net_.train_split is None
     first_epoch = clf.history_[0]
     assert sum(b["train_batch_size"] for b in first_epoch["batches"]) == len(X)
     assert "valid_loss" not in first_epoch
 
 
-@pytest.mark.parametrize("n_samples", [129, 257])
-def test_batch_norm_never_sees_a_batch_of_one(cancer, n_samples):
+@pytest.mark.parametrize(
+    "n_samples, early_stopping, n_train",
+    [(129, False, 129), (257, False, 257), (144, True, 129)],  # 144 - ceil(14.4)
+)
+def test_batch_norm_never_sees_a_batch_of_one(
+    cancer, n_samples, early_stopping, n_train
+):
     X, y = cancer
-    clf = NormMLPClassifier(norm="batch", batch_size=128, max_epochs=2, random_state=0)
+    clf = NormMLPClassifier(
+        norm="batch",
+        batch_size=128,
+        max_epochs=2,
+        early_stopping=early_stopping,
+        random_state=0,
+    )
     clf.fit(X[:n_samples], y[:n_samples])
-    sizes = [b["train_batch_size"] for b in clf.history_[0]["batches"]]
-    assert min(sizes) > 1 and sum(sizes) == n_samples
+    batches = clf.history_[0]["batches"]
+    sizes = [b["train_batch_size"] for b in batches if "train_batch_size" in b]
+    assert min(sizes) > 1 and sum(sizes) == n_train
 
 
 def test_regressor_targets_1d_and_2d():
@@ -175,9 +187,69 @@ def test_progress_bar_callback(cancer, capsys):
 
     X, y = cancer
     clf = NormMLPClassifier(**FAST, callbacks=[ProgressBar()]).fit(X[:100], y[:100])
-    # skorch's bar drew one line per epoch on stderr, and training went on.
-    assert capsys.readouterr().err.count("0/1 [") >= FAST["max_epochs"]
+    # skorch's bar drew one line per epoch on stderr (a training and a
+    # validation batch), and training went on.
+    assert capsys.readouterr().err.count("0/2 [") >= FAST["max_epochs"]
     assert clf.n_iter_ == FAST["max_epochs"]
+
+
+def test_default_recipe_is_the_studied_early_stopping(cancer):
+    # benchmarks/bench_defaults.py's "es" recipe (benchmarks/results/defaults.md)
+    es = {
+        "early_stopping": True,
+        "validation_fraction": 0.1,
+        "n_iter_no_change": 15,
+        "max_epochs": 300,
+    }
+    for Estimator in (NormMLPClassifier, NormMLPRegressor):
+        params = Estimator().get_params()
+        assert {k: params[k] for k in es} == es
+        assert (params["optimizer"], params["lr"], params["tol"]) == (
+            "adam",
+            1e-3,
+            1e-4,
+        )
+    X, y = cancer
+    clf = make_norm_pipeline(NormMLPClassifier(random_state=0)).fit(X, y)
+    net = clf[-1].net_
+    best = dict(net.callbacks_)["early_stopping"].best_epoch_
+    assert clf[-1].n_iter_ == best + 15 < 300  # stopped after 15 epochs' patience
+    # The best epoch's weights are restored: its validation loss is the model's.
+    valid_rows = net.train_split(np.arange(len(X)), torch.as_tensor(y))[1].indices
+    proba = clf.predict_proba(X[valid_rows])
+    loss = -np.mean(np.log(proba[np.arange(len(valid_rows)), y[valid_rows]]))
+    assert loss == pytest.approx(clf[-1].history_[best - 1, "valid_loss"], rel=1e-4)
+
+
+def test_tiny_data_trains_without_a_split_and_says_so(iris):
+    X, _ = iris
+    reg = NormMLPRegressor(**FAST)  # FAST leaves early stopping on
+    with pytest.warns(UserWarning, match=r"n_samples=2 is too few.*without early"):
+        reg.fit(X[:2, :3], X[:2, 3])
+    assert reg.n_iter_ == FAST["max_epochs"]
+    assert "valid_loss" not in reg.history_[-1]
+    assert sum(b["train_batch_size"] for b in reg.history_[0]["batches"]) == 2
+    # Three rows: one held out, two to train on.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reg.fit(X[:3, :3], X[:3, 3])
+    assert "valid_loss" in reg.history_[-1]
+    # A callback that needs validation scores cannot be served: a named error.
+    reg.set_params(callbacks=[EarlyStopping()])
+    with pytest.raises(ValueError, match=r"n_samples=2 is too few.*EarlyStopping"):
+        reg.fit(X[:2, :3], X[:2, 3])
+
+
+def test_split_is_plain_where_stratifying_is_impossible(iris):
+    X, y = iris
+    # 20 rows, 3 classes: 2 held out, fewer than the classes; and a class of
+    # one row. scikit-learn's stratified splitter refuses both.
+    rows = np.r_[0:10, 50:59, 100]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf = NormMLPClassifier(**FAST).fit(X[rows], y[rows])
+    assert "valid_loss" in clf.history_[-1]
+    assert_array_equal(clf.classes_, np.unique(y))
 
 
 def test_early_stopping_holds_out_a_stratified_split(cancer):
@@ -213,7 +285,8 @@ def test_warm_start_continues_training(cancer):
 )
 def test_optimizers(cancer, optimizer):
     X, y = cancer
-    clf = make_norm_pipeline(NormMLPClassifier(**FAST, optimizer=optimizer)).fit(X, y)
+    params = {**FAST, "max_epochs": 10}
+    clf = make_norm_pipeline(NormMLPClassifier(**params, optimizer=optimizer)).fit(X, y)
     expected = OPTIMIZERS.get(optimizer, optimizer)
     assert type(clf[-1].net_.optimizer_) is expected
     assert clf.score(X, y) > 0.7
@@ -397,7 +470,9 @@ def test_diverging_training_stops_with_a_clear_error(cancer):
 # -- partial_fit and reproducibility -----------------------------------------------
 def test_partial_fit_continues_and_takes_classes(iris):
     X, y = iris
-    clf = NormMLPClassifier(**{**FAST, "max_epochs": 20}, batch_size=32)
+    clf = NormMLPClassifier(
+        **{**FAST, "max_epochs": 20}, batch_size=32, early_stopping=False
+    )
     first = y == "setosa"
     clf.partial_fit(X[first], y[first], classes=np.unique(y))
     assert_array_equal(clf.classes_, np.unique(y))

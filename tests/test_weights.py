@@ -24,8 +24,10 @@ def data():
 
 
 def _fit_predict(Estimator, X, y, **fit_params):
-    # one batch holds all the data, and layer norm's statistics are per row
-    est = Estimator(**fast(norm="layer", batch_size=256, max_epochs=10))
+    # one batch holds all the data (no validation split), and layer norm's
+    # statistics are per row
+    params = fast(norm="layer", batch_size=256, max_epochs=10, early_stopping=False)
+    est = Estimator(**params)
     return getattr(est.fit(X, y, **fit_params), PREDICT[Estimator])
 
 
