@@ -34,12 +34,11 @@ from sklearn.model_selection._validation import (
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.validation import indexable
-from skorch.dataset import ValidSplit
 from skorch.history import History
 
 from ._estimators import NormMLPClassifier, _BaseNormMLP
 from ._packed import seeded_member, train_packed
-from ._training import fit_context
+from ._training import ValidationSplit, fit_context
 from .exceptions import TrainingDivergedError
 
 __all__ = ["PACKABLE_NET_PARAMS", "PackedSearchCV"]
@@ -206,10 +205,15 @@ def _split_for_early_stopping(member: _Member, cache: dict) -> None:
         return
     key = (id(data), member.seed, net.validation_fraction)
     if key not in cache:
-        split = ValidSplit(
+        split = ValidationSplit(
             net.validation_fraction, stratified=net._stratify, random_state=member.seed
         )
         train, valid = split(data.X, data.y)
+        if valid is None:
+            raise _Unpackable(
+                f"a fold's {len(data.y)} training rows are too few for early "
+                "stopping's validation split"
+            )
         parts = [torch.as_tensor(s.indices) for s in (train, valid)]
         cache[key] = [(data.X[i], data.y[i]) for i in parts]
     member.train, member.valid = cache[key]

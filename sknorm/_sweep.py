@@ -600,7 +600,7 @@ class SweepResult:
     def ensemble_score(self) -> dict | None:
         """With ``sweep(ensemble=k)``: ``{"candidates": [(scaling, norm),
         ...], "mean_score": ..., "std_score": ...}``, the average's score on
-        the same CV folds as :attr:`table`, else None."""
+        the same CV folds as :attr:`SweepResult.table`, else None."""
         if not hasattr(self.search, "ensemble_scores_"):
             return None
         params = self.search.cv_results_["params"]
