@@ -41,7 +41,7 @@ __all__ = ["PackedMLP", "PackedRun", "seeded_member", "train_packed"]
 BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-8
 #: Rows per chunk of an evaluation-mode pass (held-out and early-stopping losses).
-EVAL_CHUNK = 4096
+EVAL_CHUNK = 1024
 
 
 def seeded_member(module_params: dict, seed: int) -> tuple[MLP, torch.Generator]:
