@@ -11,11 +11,12 @@ n_informative=8, weights=[0.97], flip_y=0.01, random_state=0)``, split 75/25
 fitted on the raw features (already on unit scales) with each seed of
 ``--seeds`` as its ``random_state``, and scored on the held-out quarter:
 
-* sknorm, default: ``NormMLPClassifier()`` (batch norm, 100 epochs);
+* sknorm without early stopping: ``NormMLPClassifier(early_stopping=False)``
+  (batch norm, ``--epochs`` epochs on all the training rows);
 * sknorm, ``class_weight="balanced"``: the same, each class weighed by
   ``n_samples / (n_classes * class count)``;
-* both again with ``early_stopping=True`` (10% held out, stratified; the
-  validation loss is weighted as the training loss is);
+* both again as the estimator's default, with early stopping (10% held out,
+  stratified; the validation loss is weighted as the training loss is);
 * scikit-learn's ``MLPClassifier(max_iter=200)`` fitted with
   ``sample_weight=compute_sample_weight("balanced", y)``, the same weights;
 * ``HistGradientBoostingClassifier()``, default and ``class_weight="balanced"``.
@@ -62,23 +63,28 @@ def imbalanced_data(n_samples: int):
 def contenders(max_epochs: int):
     """``name -> (make(seed), balanced sample weights at fit?)``."""
     return {
-        "sknorm NormMLPClassifier, default": (
-            lambda s: NormMLPClassifier(max_epochs=max_epochs, random_state=s),
-            False,
-        ),
-        'sknorm NormMLPClassifier, class_weight="balanced"': (
+        "sknorm NormMLPClassifier, no early stopping": (
             lambda s: NormMLPClassifier(
-                max_epochs=max_epochs, class_weight="balanced", random_state=s
+                max_epochs=max_epochs, early_stopping=False, random_state=s
             ),
             False,
         ),
-        "sknorm NormMLPClassifier, early_stopping": (
+        'sknorm NormMLPClassifier, no early stopping, class_weight="balanced"': (
+            lambda s: NormMLPClassifier(
+                max_epochs=max_epochs,
+                early_stopping=False,
+                class_weight="balanced",
+                random_state=s,
+            ),
+            False,
+        ),
+        "sknorm NormMLPClassifier, default (early stopping)": (
             lambda s: NormMLPClassifier(
                 max_epochs=max_epochs, early_stopping=True, random_state=s
             ),
             False,
         ),
-        'sknorm NormMLPClassifier, early_stopping, class_weight="balanced"': (
+        'sknorm NormMLPClassifier, default, class_weight="balanced"': (
             lambda s: NormMLPClassifier(
                 max_epochs=max_epochs,
                 early_stopping=True,

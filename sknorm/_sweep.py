@@ -600,7 +600,7 @@ class SweepResult:
     def ensemble_score(self) -> dict | None:
         """With ``sweep(ensemble=k)``: ``{"candidates": [(scaling, norm),
         ...], "mean_score": ..., "std_score": ...}``, the average's score on
-        the same CV folds as :attr:`SweepResult.table`, else None."""
+        the same CV folds as ``table``, else None."""
         if not hasattr(self.search, "ensemble_scores_"):
             return None
         params = self.search.cv_results_["params"]
@@ -925,8 +925,8 @@ def sweep(
         With ``k >= 2`` (packed engine): also the average of the ``k`` best
         candidates, scored on the same folds from the members' held-out
         predictions (no more training) and fitted on all the data (``k``
-        more fits): :attr:`SweepResult.ensemble` and
-        :attr:`SweepResult.ensemble_score`. See :class:`PackedSearchCV`.
+        more fits): the result's ``ensemble`` and ``ensemble_score`` (see
+        :class:`SweepResult`, :class:`PackedSearchCV`).
     **net_params
         Estimator parameters, e.g. ``max_epochs=30``,
         ``hidden_layer_sizes=(64, 64)``.
