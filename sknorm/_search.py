@@ -137,9 +137,11 @@ class _Fold:
     scored: tuple | None  # the test rows as predict takes them, float64
 
 
-def _prepare_fold(prep, net, X, y, train, test) -> _Fold:
+def _prepare_fold(prep, net, X, y, train, test, keep_train: bool = True) -> _Fold:
     """Fit the steps before the network on the fold's training rows, and
-    validate the transformed rows as the network's ``fit`` would."""
+    validate the transformed rows as the network's ``fit`` would. Without
+    ``keep_train`` the transformed training rows are not kept beyond the
+    network's tensors (only training scores need them)."""
     X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
     X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test)
     if prep is not None:
@@ -160,7 +162,7 @@ def _prepare_fold(prep, net, X, y, train, test) -> _Fold:
         _float32(X_valid),
         y_tensor,
         fitted,
-        X_train,
+        X_train if keep_train else None,
         y_train,
         X_test,
         y_test,
@@ -491,7 +493,9 @@ n_splits_, refit_time_, multimetric_
                     step_prep = None if prep is None else clone(prep)
                     if step_prep is not None:
                         step_prep.set_params(**clone(prep_params, safe=False))
-                    folds[p, f] = _prepare_fold(step_prep, net, X, y, train, test)
+                    folds[p, f] = _prepare_fold(
+                        step_prep, net, X, y, train, test, self.return_train_score
+                    )
                 member_net = clone(net).set_params(**net_params)
                 members.append(
                     _Member(c, params, f, member_net, folds[p, f], _seed(member_net))
