@@ -20,7 +20,10 @@ Run from the repository root::
 3. The command end to end: ``sknorm sweep --out DIR`` (breast cancer, the
    default sweep above, curves, heatmap and report written), wall time of the
    whole process, Python start-up and imports included.
-4. A large set: ``make_classification(50_000, 50)``, the same 3 x 3 x 5 sweep
+4. ``sknorm.sweep(X, y)`` as a user calls it on breast cancer: the estimator's
+   defaults (early stopping, up to 300 epochs), curves included, with each
+   engine (the grid engine fits the curves separately, one fit per candidate).
+5. A large set: ``make_classification(50_000, 50)``, the same 3 x 3 x 5 sweep
    with batch 256 and 3 epochs; packed against ``GridSearchCV(n_jobs=1)``, each
    in a fresh process, with its peak resident memory and how far it grew
    during the search (peak minus the resident memory before it), as a
@@ -40,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 
 import torch
 from _common import load_average, markdown_table
@@ -52,6 +56,7 @@ from sknorm import (
     PackedSearchCV,
     make_norm_pipeline,
     normalization_grid,
+    sweep,
 )
 
 SCALINGS_9, NORMS_9 = ("none", "minmax", "standard"), ("none", "batch", "layer")
@@ -157,6 +162,27 @@ def _command(quick: bool) -> list[list]:
     return [[" ".join(["sknorm sweep", *args]), f"{wall:.2f}", search_s, written]]
 
 
+def _sweep_defaults(X, y, quick: bool) -> list[list]:
+    """``sweep(X, y)`` with each engine: the fourth table."""
+    extra = {"max_epochs": 3, "cv": 2} if quick else {}
+    rows = []
+    for engine in ("packed", "grid"):
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a quick run's unconverged fits
+            result = sweep(X, y, engine=engine, **extra)
+        best = result.table.iloc[0]
+        rows.append(
+            [
+                engine,
+                f"{time.perf_counter() - start:.2f}",
+                f"{best['scaling']} / {best['norm']}",
+                f"{best['mean_score']:.4f}",
+            ]
+        )
+    return rows
+
+
 def _large(quick: bool) -> list[list]:
     """The large set by each engine, each in a fresh process: the last table."""
     rows_, epochs = (2_000, 1) if quick else (50_000, 3)
@@ -187,7 +213,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny settings")
     parser.add_argument(
         "--only",
-        default="speed,growth,command,large",
+        default="speed,growth,command,defaults,large",
         help="comma-separated tables to make (default: all)",
     )
     args = parser.parse_args(argv)
@@ -210,6 +236,10 @@ def main(argv=None) -> None:
     if "command" in only:
         header = ["command", "wall s (whole process)", "search s (printed)", "wrote"]
         print(markdown_table(header, _command(args.quick)))
+        print()
+    if "defaults" in only:
+        header = ["sweep(X, y) engine", "wall s", "best", "best CV score"]
+        print(markdown_table(header, _sweep_defaults(X, y, args.quick)))
         print()
     if "large" in only:
         header = ["way", "wall s", "peak RSS MB", "growth MB (x data)", "best CV"]
