@@ -218,7 +218,9 @@ def _add_sweep_arguments(group) -> None:
     group.add_argument(
         "--early-stopping",
         action="store_true",
-        help="hold out 10%% of each fold's training rows and keep the best epoch",
+        help="hold out 10%% of each fold's training rows and keep the best epoch, "
+        "--epochs at most (the estimators' default recipe; without it every "
+        "candidate trains exactly --epochs epochs, on all its rows)",
     )
     group.add_argument(
         "--scalings",
