@@ -309,6 +309,11 @@ def _check_same(modules: Sequence[MLP]) -> None:
             raise ValueError("Packed members must share their activation.")
 
 
+def _is_weight(name: str) -> bool:
+    """A linear layer's weight: stacked as ``(k, in, out)``, torch's ``(out, in)``."""
+    return name.endswith("linear.weight") or name == "output.weight"
+
+
 class _Group(nn.Module):
     """The members of one norm group (same norm kind, settings and position):
     their linear layers stacked as ``(k, in, out)`` weights and ``(k, 1, out)``
@@ -459,7 +464,7 @@ class PackedMLP(nn.Module):
         states: list[dict] = [{} for _ in range(self.n_members)]
         for (name, _, start, _), t in zip(entries, tensors, strict=True):
             t = t.detach()
-            if name.endswith("linear.weight") or name == "output.weight":
+            if _is_weight(name):
                 t = t.transpose(1, 2)  # stored (in, out), torch's Linear (out, in)
             elif t.dim() == 3:
                 t = t.flatten(1)  # (k, 1, width) stacks of vectors
@@ -478,7 +483,7 @@ class PackedMLP(nn.Module):
             for i in range(n):
                 if states[start + i] is not None:
                     value = states[start + i][name]
-                    if name.endswith("linear.weight") or name == "output.weight":
+                    if _is_weight(name):
                         value = value.t()
                     t.detach()[i].copy_(value.reshape(t[i].shape))
 
@@ -724,21 +729,27 @@ class _Adam:
         )
 
 
+def _chunks(store: _Store):
+    """Every member's rows of ``store`` in order, a chunk at a time:
+    ``(X, y, _Rows)`` batches ``(K, chunk, ...)``."""
+    sizes, longest = torch.tensor(store.sizes), max(store.sizes)
+    for start in range(0, longest, EVAL_CHUNK):
+        width = min(EVAL_CHUNK, longest - start)
+        positions = (start + torch.arange(width)).expand(len(store.sizes), width)
+        X, y = store.rows(positions)
+        yield X, y, _Rows((sizes - start).clamp(0, width), width=width)
+
+
 @torch.no_grad()
 def _eval_losses(model: PackedMLP, store: _Store, task: str) -> torch.Tensor:
     """Each member's mean loss ``(K,)`` on its data set, in evaluation mode
     (batch norms on their running statistics), a chunk of rows at a time."""
     model.eval()
-    sizes = torch.tensor(store.sizes)
     total = torch.zeros(model.n_members, dtype=torch.float64)
-    for start in range(0, max(store.sizes), EVAL_CHUNK):
-        width = min(EVAL_CHUNK, max(store.sizes) - start)
-        positions = (start + torch.arange(width)).expand(model.n_members, width)
-        X, y = store.rows(positions)
-        rows = _Rows((sizes - start).clamp(0, width), width=width)
+    for X, y, rows in _chunks(store):
         total += _losses(model(X, rows), y, rows, task).double() * rows.sizes
     model.train()
-    return total / sizes.clamp(min=1)
+    return total / torch.tensor(store.sizes).clamp(min=1)
 
 
 @torch.no_grad()
@@ -746,15 +757,7 @@ def _predict(model: PackedMLP, store: _Store) -> list:
     """Each member's float64 outputs on its rows, in evaluation mode: the
     stack converted to float64 (training is over), a chunk of rows at a time."""
     model.double().eval()
-    sizes = torch.tensor(store.sizes)
-    chunks = []
-    for start in range(0, max(store.sizes), EVAL_CHUNK):
-        width = min(EVAL_CHUNK, max(store.sizes) - start)
-        positions = (start + torch.arange(width)).expand(model.n_members, width)
-        X, _ = store.rows(positions)
-        rows = _Rows((sizes - start).clamp(0, width), width=width)
-        chunks.append(model(X.double(), rows))
-    out = torch.cat(chunks, dim=1)
+    out = torch.cat([model(X.double(), rows) for X, _, rows in _chunks(store)], dim=1)
     return [out[j, :n].numpy() for j, n in enumerate(store.sizes)]
 
 
@@ -857,23 +860,25 @@ class _Stopper:
         ]
         self.model.load_member_states(kept, self.snapshot)
 
-    @torch.no_grad()
     def restore_best(self) -> None:
         """Put each member's best epoch's tensors back in the stack."""
         best = [j for j, epoch in enumerate(self.best_epoch) if epoch is not None]
-        for (_, t, start, n), snap in zip(self.entries, self.snapshot, strict=True):
-            rows = [j - start for j in best if start <= j < start + n]
-            if rows:
-                index = torch.tensor(rows)
-                t.detach()[index] = snap[index]
+        self._copy_rows(best, to_snapshot=False)
+
+    def _keep(self, members: list[int]) -> None:
+        self._copy_rows(members, to_snapshot=True)
 
     @torch.no_grad()
-    def _keep(self, members: list[int]) -> None:
+    def _copy_rows(self, members: list[int], *, to_snapshot: bool) -> None:
+        """Copy the stack positions ``members`` between stack and snapshot."""
         for (_, t, start, n), snap in zip(self.entries, self.snapshot, strict=True):
             rows = [j - start for j in members if start <= j < start + n]
             if rows:
                 index = torch.tensor(rows)
-                snap[index] = t.detach()[index]
+                if to_snapshot:
+                    snap[index] = t.detach()[index]
+                else:
+                    t.detach()[index] = snap[index]
 
 
 class _Trainer:
@@ -1015,9 +1020,10 @@ class _Trainer:
             for j in self.stopper.update(valid, finite, epoch):
                 self._drop(j, epoch)
 
-    def _final_states(self) -> list[dict]:
-        """Each member's final state: its best epoch's with early stopping."""
-        states = self.model.member_state_dicts()
+    def _final_states(self, states: list[dict] | None = None) -> list[dict]:
+        """Each member's final state: its best epoch's with early stopping
+        (``states``: the current ones, when the caller has them)."""
+        states = states or self.model.member_state_dicts()
         if self.stopper is None:
             return states
         best = self.model.member_state_dicts(self.stopper.snapshot)
@@ -1046,7 +1052,8 @@ class _Trainer:
         (weights, batch-norm statistics, Adam moments and step count,
         early-stopping state, curves, RNG); the stopped members' results are
         kept in the worker's ``finished``."""
-        final, current = self._final_states(), self.model.member_state_dicts()
+        current = self.model.member_state_dicts()
+        final = self._final_states(current)
         live = [j for j, alive in enumerate(self.alive) if alive]
         for j, alive in enumerate(self.alive):
             if not alive:
