@@ -5,7 +5,12 @@ from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._export import export, to_torch_module
 from ._norms import NORMS
 from ._persist import load, save
-from ._pipeline import make_norm_pipeline, normalization_grid
+from ._pipeline import (
+    LEARNED_SCALINGS,
+    SWEEP_SCALINGS,
+    make_norm_pipeline,
+    normalization_grid,
+)
 from ._scalers import SCALINGS, InputScaler
 from ._search import PackedSearchCV
 from ._sweep import SweepResult, sweep
@@ -13,8 +18,10 @@ from ._tabular import TabularScaler
 from ._version import __version__
 
 __all__ = [
+    "LEARNED_SCALINGS",
     "NORMS",
     "SCALINGS",
+    "SWEEP_SCALINGS",
     "InputScaler",
     "NormMLPClassifier",
     "NormMLPRegressor",

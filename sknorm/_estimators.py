@@ -54,7 +54,14 @@ from ._training import (
     available_cores,
     fit_context,
 )
-from .nn import ACTIVATIONS, MLP, NORM_POSITIONS, Affine
+from .nn import (
+    ACTIVATIONS,
+    INPUT_EMBEDDINGS,
+    MLP,
+    NORM_POSITIONS,
+    Affine,
+    embedding_options,
+)
 
 __all__ = ["NormMLPClassifier", "NormMLPRegressor"]
 
@@ -236,6 +243,21 @@ default="batch"
         (``net__norm_momentum=[0.01, 0.1]``); the rarely swept per-norm ones
         share this dict, as scikit-learn's ``kernel_params`` do, so that each
         is declared once, by its norm.
+    input_embedding : {"none", "scale", "periodic"}, default="none"
+        A learned layer between the scaled inputs and the first hidden block:
+        ``"scale"`` learns one factor per feature (RealMLP's scaling layer,
+        Holzmüller et al., 2024); ``"periodic"`` embeds each feature with the
+        PLR embeddings of Gorishniy et al. (2022), ``ReLU(Linear([cos(2 pi c
+        x), sin(2 pi c x)]))`` with learned frequencies ``c``, so that the
+        first block sees 24 numbers per feature. Both expect scaled inputs
+        (a sweep's scalings "learned_scale" and "plr" pair them with
+        "robust_clip"). See :class:`sknorm.nn.MLP`.
+    embedding_params : dict or None, default=None
+        Options of ``input_embedding="periodic"``: ``d_embedding`` (24),
+        ``n_frequencies`` (48), ``frequency_init_scale`` (0.01, the spread of
+        the initial frequencies, the one the authors say matters most) and
+        ``lite`` (False: a linear layer per feature; True: one shared); the
+        defaults are the authors'. Unknown options raise at :meth:`fit`.
     optimizer : {"adam", "adamw", "sgd", "rmsprop"} or torch optimizer class, \
 default="adam"
         The optimizer; "sgd" uses ``momentum``.
@@ -350,6 +372,8 @@ class _BaseNormMLP(BaseEstimator):
         "norm_momentum": [Interval(Real, 0, 1, closed="both"), None],
         "norm_affine": ["boolean"],
         "norm_params": [dict, None],
+        "input_embedding": [StrOptions(set(INPUT_EMBEDDINGS))],
+        "embedding_params": [dict, None],
         "optimizer": [StrOptions(set(OPTIMIZERS)), type],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -385,6 +409,8 @@ class _BaseNormMLP(BaseEstimator):
         norm_momentum: float | None = None,
         norm_affine: bool = True,
         norm_params: dict | None = None,
+        input_embedding: str = "none",
+        embedding_params: dict | None = None,
         optimizer: str | type = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -412,6 +438,8 @@ class _BaseNormMLP(BaseEstimator):
         self.norm_momentum = norm_momentum
         self.norm_affine = norm_affine
         self.norm_params = norm_params
+        self.input_embedding = input_embedding
+        self.embedding_params = embedding_params
         self.optimizer = optimizer
         self.lr = lr
         self.weight_decay = weight_decay
@@ -493,6 +521,8 @@ class _BaseNormMLP(BaseEstimator):
             "norm_affine": self.norm_affine,
             "norm_params": dict(self.norm_params or {}),
             "norm_defaults": self.norm_defaults,
+            "input_embedding": self.input_embedding,
+            "embedding_params": dict(self.embedding_params or {}),
         }
 
     def _callbacks(self) -> list:
@@ -597,6 +627,7 @@ class _BaseNormMLP(BaseEstimator):
         self._hidden_sizes()
         self._optimizer_kwargs()
         check_norm_params(self.norm_params)
+        embedding_options(self.input_embedding, self.embedding_params)
         _check_device(self.device)
         _check_callbacks(self.callbacks, self.early_stopping)
         if self.norm in BATCH_DEPENDENT_NORMS and self.batch_size < 2:
@@ -855,6 +886,8 @@ class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
         norm_momentum: float | None = None,
         norm_affine: bool = True,
         norm_params: dict | None = None,
+        input_embedding: str = "none",
+        embedding_params: dict | None = None,
         optimizer: str | type = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -1093,6 +1126,8 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
         norm_momentum: float | None = None,
         norm_affine: bool = True,
         norm_params: dict | None = None,
+        input_embedding: str = "none",
+        embedding_params: dict | None = None,
         optimizer: str | type = "adam",
         lr: float = 1e-3,
         weight_decay: float = 0.0,

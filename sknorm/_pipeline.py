@@ -14,8 +14,11 @@ from ._tabular import TabularScaler
 __all__ = [
     "DEFAULT_NORMS",
     "DEFAULT_SCALINGS",
+    "LEARNED_SCALINGS",
     "NET_STEP",
     "SCALE_STEP",
+    "SWEEP_SCALINGS",
+    "candidate_scaling",
     "make_norm_pipeline",
     "normalization_grid",
 ]
@@ -26,6 +29,18 @@ NET_STEP = "net"
 #: the ``sknorm sweep`` command's defaults.
 DEFAULT_SCALINGS: tuple[str, ...] = ("none", "minmax", "standard")
 DEFAULT_NORMS: tuple[str, ...] = ("none", "batch", "layer")
+#: Input normalizations that are learned with the network, as sweep scalings:
+#: name -> (the scaler's method, the network's ``input_embedding``). Both put
+#: RealMLP's robust scaling and smooth clipping first (Holzmüller et al., 2024),
+#: as the learned layers need inputs of a bounded scale: "learned_scale" then
+#: learns one factor per feature (RealMLP's scaling layer), "plr" embeds each
+#: feature periodically (Gorishniy et al., 2022).
+LEARNED_SCALINGS: dict[str, tuple[str, str]] = {
+    "learned_scale": ("robust_clip", "scale"),
+    "plr": ("robust_clip", "periodic"),
+}
+#: Every name a sweep's ``scalings`` accepts.
+SWEEP_SCALINGS: tuple[str, ...] = (*SCALINGS, *LEARNED_SCALINGS)
 
 
 def make_norm_pipeline(
@@ -105,7 +120,7 @@ def normalization_grid(
     *,
     pipeline: Pipeline | None = None,
     **net_params: Iterable,
-) -> dict[str, list]:
+) -> dict[str, list] | list[dict[str, list]]:
     """A ``param_grid`` over input scaling and hidden-layer norm.
 
     For a pipeline made by :func:`make_norm_pipeline` (keys ``scale__method``
@@ -119,7 +134,11 @@ def normalization_grid(
     Parameters
     ----------
     scalings : iterable of str, default=("none", "minmax", "standard")
-        Scaling methods: any of ``sknorm.SCALINGS``.
+        Scaling methods: any of ``sknorm.SCALINGS``, or a learned input
+        normalization of ``LEARNED_SCALINGS`` ("learned_scale", "plr"), which
+        sets the scaler's method and the network's ``input_embedding``
+        together; the grid is then a list of dicts, one per learned scaling
+        and one for the others.
     norms : iterable of str, default=("none", "batch", "layer")
         Hidden-layer norms: any of ``sknorm.NORMS``.
     pipeline : Pipeline or None, default=None
@@ -130,7 +149,7 @@ def normalization_grid(
 
     Returns
     -------
-    param_grid : dict
+    param_grid : dict or list of dict
         For :class:`~sklearn.model_selection.GridSearchCV` or
         :class:`~sklearn.model_selection.RandomizedSearchCV`.
 
@@ -144,10 +163,8 @@ def normalization_grid(
     scale_key, net = f"{SCALE_STEP}__method", NET_STEP
     if pipeline is not None:
         scale_key, net = _scaling_key(pipeline), pipeline.steps[-1][0]
-    grid = {
-        scale_key: _checked(scalings, SCALINGS, "scalings"),
-        f"{net}__norm": _checked(norms, NORMS, "norms"),
-    }
+    scalings = _checked(scalings, SWEEP_SCALINGS, "scalings")
+    grid = {f"{net}__norm": _checked(norms, NORMS, "norms")}
     for name, values in net_params.items():
         if isinstance(values, str) or not isinstance(values, Iterable):
             raise ValueError(
@@ -158,4 +175,31 @@ def normalization_grid(
         if not values:
             raise ValueError(f"{name} must list at least one value.")
         grid[f"{net}__{name}"] = values
-    return grid
+    return _with_scalings(grid, scalings, scale_key, f"{net}__input_embedding")
+
+
+def _with_scalings(grid: dict, scalings: list[str], scale_key: str, embed_key: str):
+    """``grid`` with its scaling axis: one dict when every scaling is a
+    scaler's method, else one dict for those and one per learned scaling
+    (its method and the network's ``input_embedding``)."""
+    plain = [s for s in scalings if s not in LEARNED_SCALINGS]
+    learned = [s for s in scalings if s in LEARNED_SCALINGS]
+    if not learned:
+        return {scale_key: plain, **grid}
+    if embed_key in grid:
+        raise ValueError(
+            f"scalings {learned} set input_embedding; do not also sweep it."
+        )
+    grids = [{scale_key: plain, embed_key: ["none"], **grid}] if plain else []
+    for name in learned:
+        method, embedding = LEARNED_SCALINGS[name]
+        grids.append({scale_key: [method], embed_key: [embedding], **grid})
+    return grids
+
+
+def candidate_scaling(params: dict, scale_key: str, embed_key: str) -> str:
+    """The sweep scaling a candidate's ``params`` stand for: a learned one's
+    name when they set its method and ``input_embedding``, else the method."""
+    pair = (params[scale_key], params.get(embed_key, "none"))
+    named = [n for n, p in LEARNED_SCALINGS.items() if p == pair]
+    return named[0] if named else params[scale_key]

@@ -10,7 +10,7 @@ import numpy as np
 
 from ._norms import NORMS
 from ._optional import import_optional
-from ._scalers import SCALINGS
+from ._pipeline import SWEEP_SCALINGS
 from ._sweep import CANDIDATE_COLUMNS
 
 __all__ = ["plot_curves", "plot_score_heatmap"]
@@ -52,7 +52,7 @@ def plot_score_heatmap(table, ax=None, *, scoring: str = "score"):
         The axes drawn on (``ax.figure`` is the figure).
     """
     plt = _pyplot()
-    rows = _ordered(table[_SCALING], SCALINGS)
+    rows = _ordered(table[_SCALING], SWEEP_SCALINGS)
     cols = _ordered(table[_NORM], NORMS)
     mean = np.full((len(rows), len(cols)), np.nan)
     std = np.full_like(mean, np.nan)
@@ -137,7 +137,7 @@ def plot_curves(curves, ax=None, *, loss: str = "loss", log_scale: bool | None =
         return _panels(plt, curves, loss, log_scale)
     candidates = [
         (s, n)
-        for s in _ordered(curves[_SCALING], SCALINGS)
+        for s in _ordered(curves[_SCALING], SWEEP_SCALINGS)
         for n in _ordered(curves[_NORM], NORMS)
         if ((curves[_SCALING] == s) & (curves[_NORM] == n)).any()
     ]
@@ -171,7 +171,7 @@ def plot_curves(curves, ax=None, *, loss: str = "loss", log_scale: bool | None =
 def _panels(plt, curves, loss: str, log_scale: bool):
     """One panel per norm, a colour per scaling; the first panel."""
     norms = _ordered(curves[_NORM], NORMS)
-    scalings = _ordered(curves[_SCALING], SCALINGS)
+    scalings = _ordered(curves[_SCALING], SWEEP_SCALINGS)
     ncols = min(len(norms), 4)
     nrows = -(-len(norms) // ncols)
     figure, axes = plt.subplots(

@@ -38,6 +38,7 @@ from skorch.history import History
 
 from ._estimators import NormMLPClassifier, _BaseNormMLP
 from ._packed import seeded_member, train_packed
+from ._pipeline import LEARNED_SCALINGS
 from ._training import ValidationSplit, fit_context
 from .exceptions import TrainingDivergedError
 
@@ -50,11 +51,13 @@ PACKABLE_NET_PARAMS = frozenset(
 #: Network settings under which the engine trains exactly as the estimator:
 #: (parameter, accepted values); anything else falls back.
 _ENGINE_SETTINGS = (
-    ("optimizer", ("adam", torch.optim.Adam)),
-    ("callbacks", (None, [])),
-    ("warm_start", (False,)),
-    ("device", ("cpu",)),
-    ("norm_defaults", ("torch",)),  # the engine keeps torch's running variance
+    ("optimizer", ("adam", torch.optim.Adam), "the engine runs Adam"),
+    ("callbacks", (None, []), "the engine runs no callbacks"),
+    ("warm_start", (False,), "the engine trains from scratch"),
+    ("device", ("cpu",), "the engine runs on the CPU"),
+    # The engine keeps torch's running variance.
+    ("norm_defaults", ("torch",), "the engine follows torch's conventions"),
+    ("input_embedding", ("none",), "the engine stacks plain MLPs"),
 )
 
 
@@ -73,11 +76,11 @@ def _unpackable(estimator, param_grid, fit_params: dict) -> str | None:
     name, net, prep = _net_and_prep(estimator)
     if not isinstance(net, _BaseNormMLP):
         return f"the final step is {type(net).__name__}, not a sknorm estimator"
-    for key, accepted in _ENGINE_SETTINGS:
+    for key, accepted, why in _ENGINE_SETTINGS:
         if not any(
             net.get_params()[key] is v or net.get_params()[key] == v for v in accepted
         ):
-            return f"{key}={net.get_params()[key]!r} (the engine runs Adam on the CPU)"
+            return f"{key}={net.get_params()[key]!r} ({why})"
     if getattr(net, "class_weight", None) is not None:
         return "class_weight is set"
     if fit_params:
@@ -93,6 +96,11 @@ def _unpackable(estimator, param_grid, fit_params: dict) -> str | None:
                 continue
             if step in prep_steps:
                 continue
+            if param == "input_embedding":
+                return (
+                    "the learned input normalizations (scalings "
+                    f"{', '.join(map(repr, LEARNED_SCALINGS))}) cannot be packed"
+                )
             return f"parameter {key!r} cannot be packed"
     return None
 

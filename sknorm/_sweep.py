@@ -50,6 +50,7 @@ from ._pipeline import (
     DEFAULT_SCALINGS,
     NET_STEP,
     SCALE_STEP,
+    candidate_scaling,
     make_norm_pipeline,
     normalization_grid,
 )
@@ -90,7 +91,10 @@ CURVE_COLUMNS: tuple[str, ...] = (
 
 def _candidate(params: dict) -> tuple[str, str]:
     """A candidate's ``(scaling, norm)``, from its search parameters."""
-    return params[f"{SCALE_STEP}__method"], params[f"{NET_STEP}__norm"]
+    scaling = candidate_scaling(
+        params, f"{SCALE_STEP}__method", f"{NET_STEP}__input_embedding"
+    )
+    return scaling, params[f"{NET_STEP}__norm"]
 
 
 # -- the target, the task and the data ----------------------------------------------
@@ -855,7 +859,15 @@ def sweep(
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Class labels or regression targets, without blanks.
     scalings : iterable of str, default=("none", "minmax", "standard")
-        :class:`InputScaler` methods to try, from :data:`sknorm.SCALINGS`.
+        Input normalizations to try: :class:`InputScaler` methods, from
+        :data:`sknorm.SCALINGS`, and the learned ones of
+        :data:`sknorm.LEARNED_SCALINGS`: "learned_scale" (robust scaling and
+        smooth clipping, then one learned factor per feature in front of the
+        network, as in RealMLP) and "plr" (the same scaling, then the
+        periodic PLR embeddings of Gorishniy et al., 2022), each a scaling
+        and the network's ``input_embedding`` set together. The packed engine
+        cannot stack the learned ones: a sweep with them runs on the grid
+        engine, with a warning.
     norms : iterable of str, default=("none", "batch", "layer")
         Hidden-layer norms to try, from :data:`sknorm.NORMS`.
     cv : int, cross-validation splitter or None, default=5

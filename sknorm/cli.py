@@ -36,9 +36,8 @@ from sklearn.metrics import get_scorer_names
 
 from ._norms import NORMS
 from ._optional import import_optional
-from ._pipeline import DEFAULT_NORMS, DEFAULT_SCALINGS, SCALE_STEP
+from ._pipeline import DEFAULT_NORMS, DEFAULT_SCALINGS, SCALE_STEP, SWEEP_SCALINGS
 from ._plotting import plot_curves, plot_score_heatmap
-from ._scalers import SCALINGS
 from ._sweep import (
     CANDIDATE_COLUMNS,
     ENGINES,
@@ -224,10 +223,10 @@ def _add_sweep_arguments(group) -> None:
     )
     group.add_argument(
         "--scalings",
-        type=_names(SCALINGS),
+        type=_names(SWEEP_SCALINGS),
         default=None,
         metavar="LIST",
-        help=f"input scalings to try, from {','.join(SCALINGS)} (by default "
+        help=f"input scalings to try, from {','.join(SWEEP_SCALINGS)} (by default "
         "without none when there is a date column, which must be scaled)",
     )
     group.add_argument(

@@ -11,6 +11,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
+from rtdl_num_embeddings import PeriodicEmbeddings
 from torch import nn
 
 from ._norms import (
@@ -24,12 +25,16 @@ from ._norms import (
 
 __all__ = [
     "ACTIVATIONS",
+    "INPUT_EMBEDDINGS",
     "MLP",
     "NORM_POSITIONS",
+    "PERIODIC_DEFAULTS",
     "Affine",
     "BatchRenorm1d",
     "GhostBatchNorm1d",
+    "FeatureScale",
     "KerasBatchNorm1d",
+    "embedding_options",
     "make_norm",
     "norm_options",
 ]
@@ -47,6 +52,105 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 }
 
 NORM_POSITIONS = ("before", "after")
+
+#: ``input_embedding=...`` names: learned layers in front of the first block.
+INPUT_EMBEDDINGS = ("none", "scale", "periodic")
+
+#: ``embedding_params`` of ``input_embedding="periodic"`` left out: the
+#: defaults of ``rtdl_num_embeddings.PeriodicEmbeddings`` (Gorishniy et al.,
+#: 2022), whose authors tuned them on their benchmark.
+PERIODIC_DEFAULTS = {
+    "d_embedding": 24,
+    "n_frequencies": 48,
+    "frequency_init_scale": 0.01,
+    "lite": False,
+}
+
+
+class FeatureScale(nn.Module):
+    """A learned scale per input feature: ``x * weight``, ``weight`` starting at 1.
+
+    RealMLP's first layer (Holzmüller et al., NeurIPS 2024, "scaling layer"):
+    the network learns how much each (already scaled) feature matters before
+    the first linear layer mixes them. Written here because it is one
+    multiplication; no library ships it as a layer.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of input features.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sknorm.nn import FeatureScale
+    >>> FeatureScale(3)(torch.ones(2, 3))
+    tensor([[1., 1., 1.],
+            [1., 1., 1.]], grad_fn=<MulBackward0>)
+    """
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(int(n_features)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
+
+
+def embedding_options(name: str, params: dict | None) -> dict:
+    """The options an input embedding is built with, checked.
+
+    Parameters
+    ----------
+    name : {"none", "scale", "periodic"}
+        The ``input_embedding`` of :class:`MLP`.
+    params : dict or None
+        Its ``embedding_params``.
+
+    Returns
+    -------
+    options : dict
+        ``params`` over :data:`PERIODIC_DEFAULTS` for "periodic"; empty for
+        the others, which have no options.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or an option "periodic" does not have.
+
+    Examples
+    --------
+    >>> from sknorm.nn import embedding_options
+    >>> embedding_options("periodic", {"d_embedding": 8})["d_embedding"]
+    8
+    """
+    if name not in INPUT_EMBEDDINGS:
+        raise ValueError(
+            f"Unknown input_embedding {name!r}; expected one of {INPUT_EMBEDDINGS}."
+        )
+    if name != "periodic":
+        return {}
+    options = {**PERIODIC_DEFAULTS, **(params or {})}
+    unknown = sorted(set(options) - set(PERIODIC_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"Unknown embedding_params {unknown} for input_embedding='periodic'; "
+            f"expected some of {sorted(PERIODIC_DEFAULTS)}."
+        )
+    return options
+
+
+def _input_embedding(name: str, n_features: int, params: dict | None):
+    """``(layer or None, its output width)`` for ``input_embedding=name``."""
+    options = embedding_options(name, params)
+    if name == "none":
+        return None, n_features
+    if name == "scale":
+        return FeatureScale(n_features), n_features
+    # The reference implementation of the paper's PLR embeddings (periodic ->
+    # per-feature linear -> ReLU), by its authors: reused, not rewritten.
+    layer = PeriodicEmbeddings(n_features, **options)
+    return nn.Sequential(layer, nn.Flatten(1)), n_features * options["d_embedding"]
 
 
 class MLP(nn.Module):
@@ -99,6 +203,21 @@ default="batch"
         linear layers: torch's ``nn.Linear`` default (Kaiming-uniform with
         ``a=sqrt(5)``, uniform biases), or Keras ``Dense``'s (Glorot-uniform
         weights, zero biases).
+    input_embedding : {"none", "scale", "periodic"}, default="none"
+        A learned layer in front of the first block, for inputs that are
+        already scaled. ``"scale"``: :class:`FeatureScale`, one learned
+        factor per feature (RealMLP's scaling layer). ``"periodic"``: the
+        PLR numeric embeddings of Gorishniy et al. (NeurIPS 2022),
+        ``ReLU(Linear_j([cos(2 pi c_j x_j), sin(2 pi c_j x_j)]))`` for each
+        feature ``j`` with learned frequencies ``c_j`` (``n_frequencies`` of
+        them, drawn from N(0, ``frequency_init_scale``^2)) and a linear layer
+        of its own per feature (shared with ``lite=True``), concatenated: the
+        first block then sees ``n_features * d_embedding`` inputs. Built by
+        ``rtdl_num_embeddings.PeriodicEmbeddings``, the authors' code.
+    embedding_params : dict or None, default=None
+        Options of ``input_embedding="periodic"``: ``d_embedding`` (24),
+        ``n_frequencies`` (48), ``frequency_init_scale`` (0.01), ``lite``
+        (False); the defaults are the authors'.
 
     Examples
     --------
@@ -136,6 +255,8 @@ default="batch"
         norm_affine: bool = True,
         norm_params: dict | None = None,
         norm_defaults: str = "torch",
+        input_embedding: str = "none",
+        embedding_params: dict | None = None,
     ) -> None:
         super().__init__()
         if norm not in NORMS:
@@ -149,8 +270,10 @@ default="batch"
                 f"Unknown activation {activation!r}; expected one of "
                 f"{sorted(ACTIVATIONS)}."
             )
+        self.embedding, width = _input_embedding(
+            input_embedding, int(n_features), embedding_params
+        )
         blocks = []
-        width = int(n_features)
         for size in hidden_layer_sizes:
             size = int(size)
             layers = OrderedDict(linear=nn.Linear(width, size))
@@ -180,13 +303,15 @@ default="batch"
     def _glorot_init(self) -> None:
         """Keras ``Dense``'s initialization: Glorot-uniform weights (bound
         ``sqrt(6 / (fan_in + fan_out))``) and zero biases."""
-        for layer in self.modules():
+        for layer in [*self.hidden.modules(), self.output]:
             if isinstance(layer, nn.Linear):
                 nn.init.xavier_uniform_(layer.weight)
                 nn.init.zeros_(layer.bias)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """Return the raw outputs (logits or regression values) for ``X``."""
+        if self.embedding is not None:
+            X = self.embedding(X)
         return self.output(self.hidden(X))
 
 

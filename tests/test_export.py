@@ -45,6 +45,15 @@ def test_classifier_export_matches_the_pipeline(tmp_path, scaling, norm):
     assert_allclose(_run_exported(path, X_test), pipe.predict_proba(X_test), atol=1e-4)
 
 
+@pytest.mark.parametrize("embedding", ["scale", "periodic"])
+def test_input_embeddings_export(tmp_path, embedding):
+    X_train, y_train, X_test, _ = _split(*load_breast_cancer(return_X_y=True))
+    net = NormMLPClassifier(**FAST, input_embedding=embedding)
+    pipe = make_norm_pipeline(net, scaling="standard").fit(X_train, y_train)
+    path = export(pipe, tmp_path / "model.pt2")
+    assert_allclose(_run_exported(path, X_test), pipe.predict_proba(X_test), atol=1e-4)
+
+
 @pytest.mark.parametrize("targets", [1, 2])
 def test_regressor_export_matches_the_pipeline(tmp_path, targets):
     if targets == 1:

@@ -4,7 +4,7 @@ from numpy.testing import assert_allclose
 from torch import nn
 
 from sknorm import NORMS
-from sknorm.nn import ACTIVATIONS, MLP, make_norm
+from sknorm.nn import ACTIVATIONS, MLP, FeatureScale, make_norm
 
 
 def _block_layers(model):
@@ -172,3 +172,90 @@ def test_keras_defaults_initialize_as_keras_dense(norm_defaults):
         largest = layer.weight.abs().max().item()
         assert 0.9 * bound < largest <= bound
         assert bool(layer.bias.any()) is (norm_defaults == "torch")
+
+
+def test_no_input_embedding_keeps_the_plain_layout():
+    model = MLP(4, 2, (8,))
+    assert model.embedding is None
+    assert not any(k.startswith("embedding") for k in model.state_dict())
+
+
+def test_feature_scale_multiplies_each_feature_by_its_learned_factor():
+    model = MLP(3, 2, (8,), input_embedding="scale")
+    assert isinstance(model.embedding, FeatureScale)
+    assert_allclose(model.embedding.weight.detach(), torch.ones(3))
+    with torch.no_grad():
+        model.embedding.weight.copy_(torch.tensor([2.0, -1.0, 0.5]))
+    X = torch.randn(5, 3)
+    expected = model.output(model.hidden(X * torch.tensor([2.0, -1.0, 0.5])))
+    assert_allclose(model(X).detach(), expected.detach(), atol=1e-6)
+    model(X).sum().backward()
+    assert model.embedding.weight.grad is not None
+
+
+@pytest.mark.parametrize("lite", [False, True])
+def test_periodic_embedding_is_the_papers_plr(lite):
+    # Gorishniy et al. (2022), section 3.3: for feature j with frequencies c_j
+    # (k of them), v_j = [cos(2 pi c_j x_j), sin(2 pi c_j x_j)], then
+    # PLR(x_j) = ReLU(W_j v_j + b_j) (one W_j per feature; shared when lite),
+    # and the first block sees the concatenation over the features.
+    n, k, d = 3, 5, 4
+    params = {"n_frequencies": k, "d_embedding": d, "lite": lite}
+    model = MLP(n, 2, (8,), input_embedding="periodic", embedding_params=params)
+    assert model.hidden[0].linear.in_features == n * d
+    periodic, linear = model.embedding[0].periodic, model.embedding[0].linear
+    c = periodic.weight.detach()  # (n, k)
+    X = torch.randn(6, n)
+    expected = []
+    for j in range(n):
+        angle = 2 * torch.pi * c[j] * X[:, j : j + 1]  # (6, k)
+        v = torch.cat([torch.cos(angle), torch.sin(angle)], dim=1)  # (6, 2k)
+        if lite:
+            W, b = linear.weight.detach().T, linear.bias.detach()
+        else:
+            W, b = linear.weight.detach()[j], linear.bias.detach()[j]
+        expected.append(torch.relu(v @ W + b))
+    assert_allclose(model.embedding(X).detach(), torch.cat(expected, dim=1), atol=1e-5)
+
+
+def test_periodic_frequencies_start_at_the_papers_scale():
+    # c ~ N(0, sigma^2), sigma = frequency_init_scale (truncated at 3 sigma).
+    torch.manual_seed(0)
+    model = MLP(
+        200,
+        2,
+        (8,),
+        input_embedding="periodic",
+        embedding_params={"frequency_init_scale": 0.5},
+    )
+    c = model.embedding[0].periodic.weight.detach()
+    assert c.shape == (200, 48)
+    assert 0.45 < c.std().item() < 0.55 and c.abs().max().item() <= 1.5
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"input_embedding": "fourier"}, "Unknown input_embedding 'fourier'"),
+        (
+            {"input_embedding": "periodic", "embedding_params": {"k": 3}},
+            r"Unknown embedding_params \['k'\]",
+        ),
+    ],
+)
+def test_bad_embedding_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MLP(4, 2, (8,), **kwargs)
+
+
+def test_keras_init_leaves_the_embedding_as_its_authors_initialize_it():
+    torch.manual_seed(0)
+    model = MLP(
+        4,
+        2,
+        (8,),
+        input_embedding="periodic",
+        norm_defaults="keras",
+        embedding_params={"lite": True},
+    )
+    assert bool(model.embedding[0].linear.bias.any())  # keras would zero it

@@ -65,6 +65,16 @@ def test_safe_format_round_trip_classifier(tmp_path, scaling, norm):
     assert again.get_params()["net__norm"] == norm
 
 
+@pytest.mark.parametrize("embedding", ["scale", "periodic"])
+def test_safe_format_round_trip_with_an_input_embedding(tmp_path, embedding):
+    X, y = load_breast_cancer(return_X_y=True)
+    net = NormMLPClassifier(**FAST, input_embedding=embedding)
+    pipe = make_norm_pipeline(net, scaling="robust_clip").fit(X, y)
+    again = load(save(pipe, tmp_path / "m.sknorm"))
+    assert_array_equal(again.predict_proba(X), pipe.predict_proba(X))
+    assert again["net"].input_embedding == embedding
+
+
 @pytest.mark.parametrize("y_2d", [False, True])
 def test_safe_format_round_trip_regressor(tmp_path, y_2d):
     X, y = load_diabetes(return_X_y=True)

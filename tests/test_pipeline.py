@@ -5,12 +5,19 @@ import pytest
 import torch
 from _presets import FAST, fast
 from sklearn.exceptions import FitFailedWarning
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV, cross_validate
+from sklearn.model_selection import (
+    GridSearchCV,
+    ParameterGrid,
+    RandomizedSearchCV,
+    cross_validate,
+)
 from skorch.callbacks import Callback
 
 from sknorm import (
+    LEARNED_SCALINGS,
     NORMS,
     SCALINGS,
+    SWEEP_SCALINGS,
     InputScaler,
     NormMLPClassifier,
     NormMLPRegressor,
@@ -18,6 +25,7 @@ from sknorm import (
     make_norm_pipeline,
     normalization_grid,
 )
+from sknorm._pipeline import candidate_scaling
 
 
 class RecordThreads(Callback):
@@ -52,9 +60,54 @@ def test_normalization_grid():
     }
 
 
+def test_learned_scalings_set_the_scaler_and_the_input_embedding_together():
+    grid = normalization_grid(["minmax", "plr", "learned_scale"], ["batch"], lr=[0.1])
+    assert grid == [
+        {
+            "scale__method": ["minmax"],
+            "net__input_embedding": ["none"],
+            "net__norm": ["batch"],
+            "net__lr": [0.1],
+        },
+        {
+            "scale__method": ["robust_clip"],
+            "net__input_embedding": ["periodic"],
+            "net__norm": ["batch"],
+            "net__lr": [0.1],
+        },
+        {
+            "scale__method": ["robust_clip"],
+            "net__input_embedding": ["scale"],
+            "net__norm": ["batch"],
+            "net__lr": [0.1],
+        },
+    ]
+    assert len(normalization_grid(["plr"], ["batch"])) == 1
+    for params in ParameterGrid(grid):
+        name = candidate_scaling(params, "scale__method", "net__input_embedding")
+        expected = {"periodic": "plr", "scale": "learned_scale", "none": "minmax"}
+        assert name == expected[params["net__input_embedding"]]
+    assert candidate_scaling({"scale__method": "robust_clip"}, "scale__method", "e")
+    assert SWEEP_SCALINGS == (*SCALINGS, *LEARNED_SCALINGS)
+
+
+def test_learned_scalings_train_in_a_grid_search(cancer):
+    X, y = cancer
+    search = GridSearchCV(
+        make_norm_pipeline(NormMLPClassifier(**fast(max_epochs=3))),
+        normalization_grid(["standard", "plr", "learned_scale"], ["batch"]),
+        cv=2,
+        error_score="raise",
+    ).fit(X, y)
+    embeddings = [p["net__input_embedding"] for p in search.cv_results_["params"]]
+    assert embeddings == ["none", "periodic", "scale"]
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
+        ({"scalings": ["plr"], "input_embedding": ["none"]}, "do not also sweep it"),
         ({"scalings": ["minmax", "l2"]}, r"Unknown scalings \['l2'\]"),
         ({"norms": ["weight"]}, r"Unknown norms \['weight'\]"),
         ({"norms": []}, "at least one"),

@@ -630,3 +630,22 @@ def test_sweep_ensemble_needs_the_packed_engine(iris):
             ensemble=2,
         )
     assert result.ensemble is None and result.ensemble_score is None
+
+
+def test_sweep_learned_scalings_are_named_and_run_on_the_grid_engine(cancer150):
+    X, y = cancer150
+    with pytest.warns(UserWarning, match="learned input normalizations"):
+        result = sweep(
+            X,
+            y,
+            scalings=["standard", "plr", "learned_scale"],
+            norms=["batch"],
+            cv=2,
+            **FAST,
+        )
+    assert sorted(result.table["scaling"]) == ["learned_scale", "plr", "standard"]
+    assert sorted(result.curves["scaling"].unique()) == sorted(result.table["scaling"])
+    best = result.table.iloc[0]["scaling"]
+    embedding = {"plr": "periodic", "learned_scale": "scale", "standard": "none"}
+    assert result.best_estimator["net"].input_embedding == embedding[best]
+    assert result.best_estimator.predict(X).shape == y.shape
