@@ -141,6 +141,13 @@ def test_cli_without_the_report_extra_is_a_one_line_error(
     assert not out.exists()  # failed before any fit
 
 
+def test_cli_sweeps_the_learned_scalings(tmp_path, capsys):
+    args = ["sweep", *TINY, "--scalings", "plr,learned_scale", "--norms", "batch"]
+    assert main([*args, "--no-curves", "--out", str(tmp_path / "r")]) == 0
+    table = pd.read_csv(tmp_path / "r" / "results.csv")
+    assert sorted(table["scaling"]) == ["learned_scale", "plr"]
+
+
 def test_cli_rejects_unknown_names(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["sweep", "--norms", "batch,weird"])
