@@ -33,7 +33,7 @@ from torch import nn
 
 from ._norms import BatchRenorm1d, GhostBatchNorm1d
 from ._training import SliceLoader, default_num_threads, fit_context
-from .nn import MLP
+from .nn import MLP, FeatureScale
 
 __all__ = ["PackedMLP", "PackedRun", "seeded_member", "train_packed"]
 
@@ -175,6 +175,69 @@ def _norm_key(block: nn.Sequential) -> tuple:
     return (_norm_kind(layer), position, settings)
 
 
+def _embedding_key(module: MLP) -> tuple:
+    """What members must share to be embedded by one packed op: the kind of
+    input embedding and its shapes."""
+    layer = module.embedding
+    if layer is None:
+        return ("none",)
+    if isinstance(layer, FeatureScale):
+        return ("scale",)
+    periodic = layer[0]
+    lite = isinstance(periodic.linear, nn.Linear)
+    return ("periodic", tuple(periodic.periodic.weight.shape), lite)
+
+
+def _group_key(module: MLP) -> tuple:
+    """A member's packed group: its input embedding, then each block's norm."""
+    return (_embedding_key(module), *(_norm_key(b) for b in module.hidden))
+
+
+class _PackedEmbedding(nn.Module):
+    """The input embeddings of a group of members, stacked on a first axis:
+    :class:`sknorm.nn.FeatureScale` (``x * w``) or the PLR embeddings of
+    ``rtdl_num_embeddings.PeriodicEmbeddings`` (per feature ``ReLU(Linear(
+    [cos(2 pi c x), sin(2 pi c x)]))``), the same formulas with one more axis.
+    ``names`` are the tensors' names in an :class:`MLP`'s ``state_dict``."""
+
+    def __init__(self, modules: Sequence[MLP]) -> None:
+        super().__init__()
+        self.kind = _embedding_key(modules[0])[0]
+        layers = [m.embedding for m in modules]
+        if self.kind == "scale":
+            self.names = ["embedding.weight"]
+            tensors = [[layer.weight for layer in layers]]
+        else:
+            self.lite = _embedding_key(modules[0])[2]
+            self.names = [
+                "embedding.0.periodic.weight",
+                "embedding.0.linear.weight",
+                "embedding.0.linear.bias",
+            ]
+            tensors = [
+                [layer[0].periodic.weight for layer in layers],  # (F, k)
+                # (F, 2k, d) per feature; lite: torch's (d, 2k), kept so
+                [layer[0].linear.weight for layer in layers],
+                [layer[0].linear.bias for layer in layers],  # (F, d); lite (d,)
+            ]
+        self.tensors = nn.ParameterList(
+            nn.Parameter(torch.stack([t.detach() for t in ts]).contiguous())
+            for ts in tensors
+        )
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if self.kind == "scale":
+            return X * self.tensors[0].unsqueeze(1)
+        frequencies, weight, bias = self.tensors
+        angle = 2 * math.pi * frequencies.unsqueeze(1) * X.unsqueeze(-1)  # (K,B,F,k)
+        v = torch.cat([torch.cos(angle), torch.sin(angle)], -1)  # (K, B, F, 2k)
+        if self.lite:  # one linear layer for every feature
+            h = v @ weight.transpose(1, 2).unsqueeze(1) + bias[:, None, None]
+        else:  # feature f's own: (K, F, B, 2k) @ (K, F, 2k, d)
+            h = (v.transpose(1, 2) @ weight).transpose(1, 2) + bias.unsqueeze(1)
+        return torch.relu(h).flatten(2)  # (K, B, F * d)
+
+
 class _PackedNorm(nn.Module):
     """One norm (one kind, one setting) for a contiguous group of members.
 
@@ -297,13 +360,19 @@ class _PackedNorm(nn.Module):
 
 
 # -- the packed network --------------------------------------------------------------
+def _widths(module: MLP) -> list[int]:
+    """Hidden and output widths (the first layer's input width follows from
+    the input embedding, which members may choose apart)."""
+    return [b.linear.out_features for b in module.hidden] + [module.output.out_features]
+
+
 def _check_same(modules: Sequence[MLP]) -> None:
     """Members must share widths and activation; the rest may differ."""
     first = modules[0]
-    shapes = [tuple(p.shape) for p in first.parameters() if p.dim() == 2]
+    widths = _widths(first)
     act = repr(first.hidden[0].activation) if len(first.hidden) else None
     for module in modules[1:]:
-        if [tuple(p.shape) for p in module.parameters() if p.dim() == 2] != shapes:
+        if _widths(module) != widths:
             raise ValueError("Packed members must have the same layer widths.")
         if len(module.hidden) and repr(module.hidden[0].activation) != act:
             raise ValueError("Packed members must share their activation.")
@@ -311,6 +380,8 @@ def _check_same(modules: Sequence[MLP]) -> None:
 
 def _is_weight(name: str) -> bool:
     """A linear layer's weight: stacked as ``(k, in, out)``, torch's ``(out, in)``."""
+    if name.startswith("embedding."):  # stacked in the member's own layout
+        return False
     return name.endswith("linear.weight") or name == "output.weight"
 
 
@@ -322,6 +393,8 @@ class _Group(nn.Module):
     def __init__(self, members: Sequence[MLP], position: Sequence[str]) -> None:
         super().__init__()
         self.position = list(position)
+        plain = members[0].embedding is None
+        self.embedding = None if plain else _PackedEmbedding(members)
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
         self.norms = nn.ModuleList()
         for layer in range(len(members[0].hidden)):
@@ -337,6 +410,8 @@ class _Group(nn.Module):
         self.biases.append(nn.Parameter(bias.contiguous()))
 
     def forward(self, h, rows: _Rows, noise, activation) -> torch.Tensor:
+        if self.embedding is not None:
+            h = self.embedding(h)
         for layer, norm in enumerate(self.norms):
             h = torch.baddbmm(self.biases[layer], h, self.weights[layer])
             if self.position[layer] == "before":
@@ -395,16 +470,17 @@ class PackedMLP(nn.Module):
         super().__init__()
         modules = list(modules)
         _check_same(modules)
-        keys = [tuple(_norm_key(b) for b in m.hidden) for m in modules]
+        keys = [_group_key(m) for m in modules]
         ranked = sorted(set(keys), key=keys.index)
         self.order = sorted(range(len(modules)), key=lambda i: ranked.index(keys[i]))
         members = [modules[i] for i in self.order]
-        self.groups = []  # (start, length, key) per norm group
+        self.groups = []  # (start, length, key) per group
         for key in ranked:
             start = [keys[i] for i in self.order].index(key)
             self.groups.append((start, keys.count(key), key))
         self.stacks = nn.ModuleList(
-            _Group(members[s : s + n], [k[1] for k in key]) for s, n, key in self.groups
+            _Group(members[s : s + n], [k[1] for k in key[1:]])
+            for s, n, key in self.groups
         )
         hidden = len(members[0].hidden) > 0
         self.activation = members[0].hidden[0].activation if hidden else None
@@ -445,6 +521,11 @@ class PackedMLP(nn.Module):
         MLP's state_dict, tensor, first stack position, members)``."""
         out = []
         for stack, (start, n, _) in zip(self.stacks, self.groups, strict=True):
+            if stack.embedding is not None:
+                for name, t in zip(
+                    stack.embedding.names, stack.embedding.tensors, strict=True
+                ):
+                    out.append((name, t, start, n))
             for layer, norm in enumerate(stack.norms):
                 prefix = f"hidden.{layer}."
                 out.append((prefix + "linear.weight", stack.weights[layer], start, n))
@@ -466,7 +547,7 @@ class PackedMLP(nn.Module):
             t = t.detach()
             if _is_weight(name):
                 t = t.transpose(1, 2)  # stored (in, out), torch's Linear (out, in)
-            elif t.dim() == 3:
+            elif t.dim() == 3 and not name.startswith("embedding."):
                 t = t.flatten(1)  # (k, 1, width) stacks of vectors
             for i, member in enumerate(t.clone().unbind(0)):
                 states[start + i][name] = member
@@ -1113,7 +1194,7 @@ def _deal(modules: Sequence[MLP], n_workers: int) -> list[list[int]]:
     into equal runs, so each worker gets an equal share of the members and
     as few norm groups as that allows (each group costs a worker a few small
     ops per layer and step, while holding the GIL)."""
-    keys = [tuple(_norm_key(b) for b in m.hidden) for m in modules]
+    keys = [_group_key(m) for m in modules]
     ranked = sorted(set(keys), key=keys.index)
     order = sorted(range(len(modules)), key=lambda i: ranked.index(keys[i]))
     bounds = [round(w * len(order) / n_workers) for w in range(n_workers + 1)]

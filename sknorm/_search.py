@@ -38,7 +38,6 @@ from skorch.history import History
 
 from ._estimators import NormMLPClassifier, _BaseNormMLP
 from ._packed import seeded_member, train_packed
-from ._pipeline import LEARNED_SCALINGS
 from ._training import ValidationSplit, fit_context
 from .exceptions import TrainingDivergedError
 
@@ -46,7 +45,15 @@ __all__ = ["PACKABLE_NET_PARAMS", "PackedSearchCV"]
 
 #: Network parameters the packed engine gives each member on its own.
 PACKABLE_NET_PARAMS = frozenset(
-    {"norm", "norm_position", "dropout", "lr", "weight_decay"}
+    {
+        "norm",
+        "norm_position",
+        "dropout",
+        "lr",
+        "weight_decay",
+        "input_embedding",
+        "embedding_params",
+    }
 )
 #: Network settings under which the engine trains exactly as the estimator:
 #: (parameter, accepted values); anything else falls back.
@@ -57,7 +64,6 @@ _ENGINE_SETTINGS = (
     ("device", ("cpu",), "the engine runs on the CPU"),
     # The engine keeps torch's running variance.
     ("norm_defaults", ("torch",), "the engine follows torch's conventions"),
-    ("input_embedding", ("none",), "the engine stacks plain MLPs"),
 )
 
 
@@ -96,11 +102,6 @@ def _unpackable(estimator, param_grid, fit_params: dict) -> str | None:
                 continue
             if step in prep_steps:
                 continue
-            if param == "input_embedding":
-                return (
-                    "the learned input normalizations (scalings "
-                    f"{', '.join(map(repr, LEARNED_SCALINGS))}) cannot be packed"
-                )
             return f"parameter {key!r} cannot be packed"
     return None
 

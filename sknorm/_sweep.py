@@ -865,9 +865,8 @@ def sweep(
         smooth clipping, then one learned factor per feature in front of the
         network, as in RealMLP) and "plr" (the same scaling, then the
         periodic PLR embeddings of Gorishniy et al., 2022), each a scaling
-        and the network's ``input_embedding`` set together. The packed engine
-        cannot stack the learned ones: a sweep with them runs on the grid
-        engine, with a warning.
+        and the network's ``input_embedding`` set together; the packed engine
+        stacks them beside the others.
     norms : iterable of str, default=("none", "batch", "layer")
         Hidden-layer norms to try, from :data:`sknorm.NORMS`.
     cv : int, cross-validation splitter or None, default=5

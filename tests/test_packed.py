@@ -11,7 +11,9 @@ rounding: the bias of the linear layer before it has an exactly zero gradient
 in exact arithmetic, so its float gradient is rounding noise, which Adam
 rescales to full ``lr``-sized steps in a random direction; that bias then
 enters the loss through the running mean in renorm's ``d`` correction. Its
-losses agree to 5e-3 (measured: up to 1.4e-3 after 3 epochs).
+losses agree to 5e-3 (measured: up to 1.4e-3 after 3 epochs). The periodic
+input embedding under a batch-statistics norm is chaotic the same way
+(``RTOL_PERIODIC_BATCH``).
 """
 
 import numpy as np
@@ -36,11 +38,30 @@ SETTINGS = {
 }
 #: Relative tolerance per norm (see the module docstring for why).
 RTOL = {norm: 1e-5 for norm in NORMS} | {"batch_renorm": 5e-3}
+#: The periodic embedding under a norm with batch statistics: as chaotic as
+#: batch renorm (module docstring). The batch norm after the first linear layer
+#: takes out whatever moves every row alike, so the embedding's parameters get
+#: an exactly zero gradient along those directions; their float gradients are
+#: rounding noise there, which Adam rescales to lr-sized steps that the ReLU
+#: then turns into real changes. Gradients after one step agree to 7e-7
+#: relative (measured); losses over 3 epochs to 7.5e-3.
+RTOL_PERIODIC_BATCH = 2e-2
+BATCH_STATISTICS = ("batch", "ghost", "batch_renorm")
 #: Extra settings per member: dropout, norm after the activation, lr, decay.
 VARIANTS = {
     "plain": {},
     "dropout": {"dropout": 0.2},
     "after": {"norm_position": "after", "weight_decay": 1e-3, "lr": 2e-3},
+    # The learned input normalizations (the sweep's "learned_scale" and "plr").
+    "scale": {"input_embedding": "scale"},
+    "periodic": {
+        "input_embedding": "periodic",
+        "embedding_params": {"d_embedding": 4, "n_frequencies": 6},
+    },
+    "periodic_lite": {
+        "input_embedding": "periodic",
+        "embedding_params": {"d_embedding": 4, "n_frequencies": 6, "lite": True},
+    },
 }
 
 
@@ -103,7 +124,9 @@ def test_packed_member_matches_its_individual_fit(
     )
     i = NORMS.index(norm) * len(VARIANTS) + variant
     assert run.errors[i] is None
-    assert_allclose(run.train_loss[i], individual[i], rtol=RTOL[norm])
+    chaotic = "periodic" in list(VARIANTS)[variant] and norm in BATCH_STATISTICS
+    rtol = RTOL_PERIODIC_BATCH if chaotic else RTOL[norm]
+    assert_allclose(run.train_loss[i], individual[i], rtol=rtol)
 
 
 def test_packed_forward_matches_each_member_for_every_norm():

@@ -1,6 +1,7 @@
 """sweep(): the table, the curves, the plots, the task, progress and Dask."""
 
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -632,18 +633,22 @@ def test_sweep_ensemble_needs_the_packed_engine(iris):
     assert result.ensemble is None and result.ensemble_score is None
 
 
-def test_sweep_learned_scalings_are_named_and_run_on_the_grid_engine(cancer150):
+@pytest.mark.parametrize("engine", ["packed", "grid"])
+def test_sweep_learned_scalings_are_named_and_run_on_either_engine(cancer150, engine):
     X, y = cancer150
-    with pytest.warns(UserWarning, match="learned input normalizations"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback from the packed engine
         result = sweep(
             X,
             y,
             scalings=["standard", "plr", "learned_scale"],
             norms=["batch"],
             cv=2,
+            engine=engine,
             **FAST,
         )
     assert sorted(result.table["scaling"]) == ["learned_scale", "plr", "standard"]
+    assert getattr(result.search, "packed_", False) is (engine == "packed")
     assert sorted(result.curves["scaling"].unique()) == sorted(result.table["scaling"])
     best = result.table.iloc[0]["scaling"]
     embedding = {"plr": "periodic", "learned_scale": "scale", "standard": "none"}
