@@ -196,3 +196,11 @@ def mean_ranks(scores: pd.DataFrame) -> pd.DataFrame:
     """Rank the columns of a (data set x model) table of mean scores, higher is
     better, 1 = best, ties shared; a model missing on a set is not ranked there."""
     return scores.rank(axis=1, ascending=False, method="average")
+
+
+def at_least(means: pd.DataFrame, spread: pd.DataFrame, a: str, b: str) -> pd.Series:
+    """Per set, whether model ``a`` scores at least model ``b`` within the seed
+    noise: ``a``'s mean plus the larger of the two seed spreads (max - min over
+    seeds) is at least ``b``'s mean, so a tie within the noise counts."""
+    tolerance = np.maximum(spread[a], spread[b])
+    return means[a] + tolerance >= means[b]

@@ -31,11 +31,10 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 from _common import load_average, markdown_table
-from _datasets import QUICK, mean_ranks, select, split
+from _datasets import QUICK, at_least, mean_ranks, select, split
 from bench_quality import fit_model, score
 from skorch.callbacks import LRScheduler
 
@@ -168,14 +167,8 @@ def report(frame: pd.DataFrame, datasets, recipes, command: str) -> str:
     )
     score_rows = [[s] + [f"{means.loc[s, c]:.3f}" for c in columns] for s in order]
 
-    ref = means[REFERENCE]
-    tolerance = np.maximum(
-        spread[REFERENCE].to_numpy()[:, None], spread[recipes].to_numpy()
-    )
     beats = pd.DataFrame(
-        means[recipes].to_numpy() + tolerance >= ref.to_numpy()[:, None],
-        index=order,
-        columns=recipes,
+        {r: at_least(means, spread, r, REFERENCE) for r in recipes}, index=order
     )
     summary_rows = []
     for c in mean_rank.index:

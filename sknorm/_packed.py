@@ -188,9 +188,22 @@ def _embedding_key(module: MLP) -> tuple:
     return ("periodic", tuple(periodic.periodic.weight.shape), lite)
 
 
+def _input_width(module: MLP) -> int:
+    """How many input columns ``module`` reads."""
+    layer = module.embedding
+    if isinstance(layer, FeatureScale):
+        return layer.weight.numel()
+    if layer is not None:
+        return layer[0].periodic.weight.shape[0]
+    first = module.hidden[0].linear if len(module.hidden) else module.output
+    return first.in_features
+
+
 def _group_key(module: MLP) -> tuple:
-    """A member's packed group: its input embedding, then each block's norm."""
-    return (_embedding_key(module), *(_norm_key(b) for b in module.hidden))
+    """A member's packed group: its input width and embedding, then each
+    block's norm."""
+    blocks = (_norm_key(b) for b in module.hidden)
+    return (_input_width(module), _embedding_key(module), *blocks)
 
 
 class _PackedEmbedding(nn.Module):
@@ -393,6 +406,7 @@ class _Group(nn.Module):
     def __init__(self, members: Sequence[MLP], position: Sequence[str]) -> None:
         super().__init__()
         self.position = list(position)
+        self.n_features = _input_width(members[0])
         plain = members[0].embedding is None
         self.embedding = None if plain else _PackedEmbedding(members)
         self.weights, self.biases = nn.ParameterList(), nn.ParameterList()
@@ -410,6 +424,8 @@ class _Group(nn.Module):
         self.biases.append(nn.Parameter(bias.contiguous()))
 
     def forward(self, h, rows: _Rows, noise, activation) -> torch.Tensor:
+        if h.shape[-1] != self.n_features:  # a store padded for wider members
+            h = h[..., : self.n_features]
         if self.embedding is not None:
             h = self.embedding(h)
         for layer, norm in enumerate(self.norms):
@@ -479,7 +495,7 @@ class PackedMLP(nn.Module):
             start = [keys[i] for i in self.order].index(key)
             self.groups.append((start, keys.count(key), key))
         self.stacks = nn.ModuleList(
-            _Group(members[s : s + n], [k[1] for k in key[1:]])
+            _Group(members[s : s + n], [k[1] for k in key[2:]])
             for s, n, key in self.groups
         )
         hidden = len(members[0].hidden) > 0
@@ -619,9 +635,13 @@ class _Store:
 
 
 def _pad(tensors: Sequence[torch.Tensor], width: int) -> torch.Tensor:
-    out = tensors[0].new_zeros((len(tensors), width, *tensors[0].shape[1:]))
+    """``(D, width, ...)``: each tensor's rows, then zeros; columns too, zero-
+    padded to the widest (members whose folds one-hot encode to fewer columns
+    read only their own, :class:`_Group`)."""
+    trailing = [max(t.shape[d] for t in tensors) for d in range(1, tensors[0].dim())]
+    out = tensors[0].new_zeros((len(tensors), width, *trailing))
     for i, t in enumerate(tensors):
-        out[i, : len(t)] = t
+        out[i][tuple(slice(0, n) for n in t.shape)] = t
     return out
 
 

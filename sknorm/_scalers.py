@@ -290,6 +290,16 @@ class InputScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
         X = validate_data(self, X, dtype=FLOAT_DTYPES, reset=True)
         scaler = self._make_scaler(X.shape[0])
         self.scaler_ = None if scaler is None else scaler.fit(X)
+        spread = getattr(self.scaler_, "scale_", None)
+        if (
+            isinstance(self.scaler_, StandardScaler | RobustScaler)
+            and spread is not None
+        ):
+            # scikit-learn's constant-feature test lets through a spread that is
+            # not zero in float64 but below the data type's smallest normal
+            # number (float32 subnormals): transform casts it to 0 and divides
+            # by it. At the data's precision such a feature is constant.
+            spread[spread < np.finfo(X.dtype).tiny] = 1.0
         return self
 
     def transform(self, X):

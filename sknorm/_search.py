@@ -25,6 +25,7 @@ import torch
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.metrics._scorer import _BaseScorer, _MultimetricScorer, _PassthroughScorer
 from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
 from sklearn.model_selection._validation import (
     _insert_error_scores,
@@ -144,15 +145,22 @@ class _Fold:
     y_test: object
     heldout: tuple | None
     scored: tuple | None  # the test rows as predict takes them, float64
+    raw_test: object = None  # the test rows as they came, for a scorer's own use
+    raw_train: object = None  # ... and the training rows, for training scores
 
 
-def _prepare_fold(prep, net, X, y, train, test, keep_train: bool = True) -> _Fold:
+def _prepare_fold(
+    prep, net, X, y, train, test, keep_train: bool = True, keep_raw: bool = False
+) -> _Fold:
     """Fit the steps before the network on the fold's training rows, and
     validate the transformed rows as the network's ``fit`` would. Without
     ``keep_train`` the transformed training rows are not kept beyond the
-    network's tensors (only training scores need them)."""
+    network's tensors (only training scores need them); with ``keep_raw``
+    the raw test rows are kept (scorers of the user's own get them)."""
     X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
     X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test)
+    raw_test = X_test if keep_raw else None
+    raw_train = X_train if keep_raw and keep_train else None
     if prep is not None:
         prep = clone(prep)
         X_train = prep.fit_transform(X_train, y_train)
@@ -177,7 +185,22 @@ def _prepare_fold(prep, net, X, y, train, test, keep_train: bool = True) -> _Fol
         y_test,
         heldout,
         scored,
+        raw_test,
+        raw_train,
     )
+
+
+def _own_scorers(scorers) -> bool:
+    """Whether a scorer is the user's own callable: it may look at the whole
+    pipeline or the raw rows, so it gets them, as ``GridSearchCV`` gives
+    them. scikit-learn's scorers only ask the estimator for predictions,
+    which the network answers alike on the transformed rows."""
+    inner = (
+        scorers._scorers.values()
+        if isinstance(scorers, _MultimetricScorer)
+        else [scorers]
+    )
+    return any(not isinstance(s, _BaseScorer | _PassthroughScorer) for s in inner)
 
 
 def _float32(X) -> torch.Tensor:
@@ -503,7 +526,14 @@ n_splits_, refit_time_, multimetric_
                     if step_prep is not None:
                         step_prep.set_params(**clone(prep_params, safe=False))
                     folds[p, f] = _prepare_fold(
-                        step_prep, net, X, y, train, test, self.return_train_score
+                        step_prep,
+                        net,
+                        X,
+                        y,
+                        train,
+                        test,
+                        self.return_train_score,
+                        keep_raw=self._own_scoring,
                     )
                 member_net = clone(net).set_params(**net_params)
                 members.append(
@@ -548,7 +578,9 @@ n_splits_, refit_time_, multimetric_
             patience=net.n_iter_no_change if early else None,
             tol=net.tol,
             predict_sets=None
-            if self.return_train_score or any(s is None for s in scored)
+            if self.return_train_score
+            or self._own_scoring
+            or any(s is None for s in scored)
             else scored,
             n_threads=self._workers(net),
             progress=_PROGRESS.get(),
@@ -596,13 +628,16 @@ n_splits_, refit_time_, multimetric_
             }
         history = _history(run.train_loss[i], run.valid_loss[i])
         estimator = _materialise(member, run.states[i], history)
-        scores = _score(
-            estimator, data.X_test, data.y_test, scorers, {}, self.error_score
-        )
+        X_test, X_train = data.X_test, data.X_train
+        if self._own_scoring:  # the whole fitted pipeline, on the raw rows
+            name = _net_and_prep(self.estimator)[0]
+            estimator = _pipeline(name, data.prep, estimator)
+            X_test, X_train = data.raw_test, data.raw_train
+        scores = _score(estimator, X_test, data.y_test, scorers, {}, self.error_score)
         result = {"fit_error": None, "test_scores": scores}
         if self.return_train_score:
             result["train_scores"] = _score(
-                estimator, data.X_train, data.y_train, scorers, {}, self.error_score
+                estimator, X_train, data.y_train, scorers, {}, self.error_score
             )
         result["score_time"] = time.perf_counter() - start
         return result
@@ -627,6 +662,7 @@ n_splits_, refit_time_, multimetric_
 
     def _fit_packed(self, X, y, groups) -> PackedSearchCV:
         scorers, refit_metric = self._get_scorers()
+        self._own_scoring = _own_scorers(scorers)
         X, y = indexable(X, y)
         cv = check_cv(self.cv, y, classifier=is_classifier(self.estimator))
         splits = list(cv.split(X, y, groups))
@@ -635,12 +671,6 @@ n_splits_, refit_time_, multimetric_
         start = time.perf_counter()
         self._answers: dict[tuple[int, int], np.ndarray] = {}
         members = self._members(X, y, splits, candidates)
-        widths = {m.data.X.shape[-1] for m in members if m.error is None}
-        if len(widths) > 1:  # e.g. one-hot columns that differ between folds
-            raise _Unpackable(
-                f"the folds' preprocessing gives {sorted(widths)} input columns, "
-                "and packed members share their layer widths"
-            )
         ready, run = self._run(members)
         fit_time = time.perf_counter() - start
         # one torch thread: OpenMP threads on these small predictions cost

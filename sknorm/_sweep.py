@@ -858,7 +858,7 @@ def sweep(
         :class:`TabularScaler`, which every fold fits on its own rows).
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Class labels or regression targets, without blanks.
-    scalings : iterable of str, default=("none", "minmax", "standard")
+    scalings : iterable of str, default=("none", "minmax", "standard", "plr")
         Input normalizations to try: :class:`InputScaler` methods, from
         :data:`sknorm.SCALINGS`, and the learned ones of
         :data:`sknorm.LEARNED_SCALINGS`: "learned_scale" (robust scaling and

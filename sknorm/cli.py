@@ -60,8 +60,8 @@ SEPARATORS = ",;\t|"
 SNIFF_CHARS = 64 * 1024
 #: The default encoding: UTF-8, with or without the byte-order mark Excel writes.
 DEFAULT_ENCODING = "utf-8-sig"
-#: The command's network defaults: small enough for the 3 x 3 x 5-fold sweep on
-#: the breast cancer data to take well under two minutes on two cores.
+#: The command's network defaults: small enough for the default 4 x 3 x 5-fold
+#: sweep on the breast cancer data to take seconds on two cores.
 DEFAULT_EPOCHS = 30
 DEFAULT_HIDDEN = (64, 64)
 DEFAULT_BATCH_SIZE = 64

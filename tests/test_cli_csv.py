@@ -178,7 +178,7 @@ def test_cli_default_scalings_leave_none_out_for_a_date(tmp_path, capsys):
     csv = _write(tmp_path / "d.csv", "a,when,y\n1,2020-01-02,x\n2,2021-05-06,z\n")
     args = build_parser().parse_args(["sweep", "--csv", str(csv), "--target", "y"])
     X, _, _, _ = _load_data(args)
-    assert _scalings(args, _kinds(X)) == ["minmax", "standard"]
+    assert _scalings(args, _kinds(X)) == ["minmax", "standard", "plr"]
     assert "scaling 'none' left out: date column 'when'" in capsys.readouterr().err
     args.scalings = ["none"]
     assert _scalings(args, _kinds(X)) == ["none"]  # asked for: the sweep refuses

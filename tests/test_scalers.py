@@ -84,6 +84,14 @@ def test_constant_feature_gives_finite_values(method):
         assert_allclose(Xt[:, 0], 0.0)
 
 
+@pytest.mark.parametrize("method", SCALINGS)
+def test_a_float32_spread_below_the_smallest_normal_is_constant(method):
+    # Found by hypothesis: StandardScaler kept a float64 std of 5e-46 and
+    # transform divided float32 data by it cast to 0, giving NaN.
+    X = np.array([[1e-45, 1.0], [0.0, 2.0], [0.0, 3.0], [0.0, 4.0]], np.float32)
+    assert np.isfinite(InputScaler(method).fit_transform(X)).all()
+
+
 @pytest.mark.parametrize("method", [m for m in SCALINGS if m != "ple"])
 def test_inverse_transform_round_trip(data, method):
     X_train, X_test = data

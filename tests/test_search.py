@@ -10,6 +10,7 @@ row in 50) and, measured, agree exactly.
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 from sklearn.base import clone
@@ -184,3 +185,61 @@ def test_the_ensemble_of_a_classifier_votes_softly(cancer):
     fitted = search.ensemble_estimator_
     assert isinstance(fitted, VotingClassifier) and fitted.voting == "soft"
     assert set(fitted.predict(X[:20])) <= set(y)
+
+
+def test_folds_with_different_one_hot_widths_pack_and_match_the_grid(cancer):
+    # A category seen in one row only: the fold that holds it out of its
+    # training rows one-hot encodes one column fewer than the others.
+    X, y = cancer
+    frame = pd.DataFrame(X[::3, :5], columns=[f"x{i}" for i in range(5)])
+    frame["kind"] = np.where(np.arange(len(frame)) % 2 == 0, "a", "b")
+    frame.loc[0, "kind"] = "rare"
+    y = y[::3]
+    grid = {
+        "scale__method": ["standard"],
+        # Not batch norm: under it the periodic embedding is chaotic (the
+        # rounding gap grows, test_packed.py's RTOL_PERIODIC_BATCH).
+        "net__norm": ["none", "layer"],
+        "net__input_embedding": ["none", "scale", "periodic"],
+    }
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback
+        packed = PackedSearchCV(pipe, grid, cv=CV).fit(frame, y)
+    widths = {
+        clone(pipe[0]).fit(frame.iloc[train]).transform(frame.iloc[:1]).shape[1]
+        for train, _ in CV.split(frame, y)
+    }
+    assert len(widths) == 2 and packed.packed_
+    reference = GridSearchCV(pipe, grid, cv=CV).fit(frame, y)
+    assert_allclose(
+        packed.cv_results_["mean_test_score"],
+        reference.cv_results_["mean_test_score"],
+        atol=0.02,
+    )
+
+
+def test_a_scorer_of_ones_own_gets_the_pipeline_and_the_raw_rows(cancer):
+    X, y = cancer
+    X, y = X[::3], y[::3]
+    seen = []
+
+    def scorer(estimator, X_rows, y_rows):
+        seen.append((type(estimator).__name__, X_rows.shape[1], float(X_rows.max())))
+        return float(np.mean(estimator.predict(X_rows) == y_rows))
+
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
+    packed = PackedSearchCV(
+        pipe,
+        GRID,
+        cv=CV,
+        scoring={"own": scorer, "acc": "accuracy"},
+        refit="own",
+        return_train_score=True,
+    ).fit(X, y)
+    assert packed.packed_ and len(seen) == 2 * 4 * 3  # test and train rows
+    assert {s[:2] for s in seen} == {("Pipeline", 30)}
+    assert min(s[2] for s in seen) > 100  # raw, unscaled rows (areas in the 1000s)
+    assert_allclose(
+        packed.cv_results_["mean_test_own"], packed.cv_results_["mean_test_acc"]
+    )

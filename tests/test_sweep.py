@@ -19,7 +19,7 @@ from sknorm import (
     TabularScaler,
     sweep,
 )
-from sknorm._pipeline import DEFAULT_NORMS, DEFAULT_SCALINGS
+from sknorm._pipeline import DEFAULT_NORMS, DEFAULT_SCALINGS, LEARNED_SCALINGS
 from sknorm._sweep import (
     AUTO_MAX_CLASSES,
     AUTO_MIN_ROWS_PER_CLASS,
@@ -36,6 +36,9 @@ from sknorm.datasets import make_loans
 
 #: sweep() seeds every net with its own random_state: the preset's seed goes.
 FAST = {k: v for k, v in _FAST.items() if k != "random_state"}
+
+#: Candidates of the default grid.
+N_DEFAULT = len(DEFAULT_SCALINGS) * len(DEFAULT_NORMS)
 
 
 def _subset(X, y, n, seed=0):
@@ -60,7 +63,7 @@ def test_sweep_table_one_row_per_candidate(result):
     table = result.table
     assert isinstance(result, SweepResult)
     assert list(table.columns) == list(TABLE_COLUMNS)
-    assert len(table) == 9
+    assert len(table) == N_DEFAULT == 12
     pairs = set(zip(table["scaling"], table["norm"], strict=True))
     assert pairs == {(s, n) for s in DEFAULT_SCALINGS for n in DEFAULT_NORMS}
     assert table["mean_score"].between(0, 1).all()
@@ -73,8 +76,10 @@ def test_sweep_table_one_row_per_candidate(result):
 def test_sweep_best_row_is_the_search_best(result):
     best = result.table.iloc[0]
     assert result.best_params == result.search.best_params_
+    method, embedding = LEARNED_SCALINGS.get(best["scaling"], (best["scaling"], "none"))
     assert result.best_params == {
-        "scale__method": best["scaling"],
+        "scale__method": method,
+        "net__input_embedding": embedding,
         "net__norm": best["norm"],
     }
     assert best["mean_score"] == pytest.approx(result.search.best_score_)
@@ -391,7 +396,7 @@ def test_sweep_bad_frame_is_one_line_naming_the_column(loans, change, kwargs, me
 def test_sweep_curves_frame(result):
     curves = result.curves
     assert list(curves.columns) == list(CURVE_COLUMNS)
-    assert len(curves) == 9 * FAST["max_epochs"]
+    assert len(curves) == N_DEFAULT * FAST["max_epochs"]
     for _, part in curves.groupby(["scaling", "norm"]):
         assert part["epoch"].tolist() == list(range(1, FAST["max_epochs"] + 1))
     losses = curves[["train_loss", "valid_loss"]].to_numpy()
@@ -450,14 +455,16 @@ def test_sweep_plot_returns_figures(result):
         assert ax.get_ylabel() == "input scaling"
         assert "accuracy" in ax.get_title()
         cells = [t.get_text() for t in ax.texts]
-        assert len(cells) == 9 and all(" ± " in t for t in cells)
+        assert len(cells) == N_DEFAULT and all(" ± " in t for t in cells)
         assert len(heatmap.axes) == 2  # the colour bar
         # small multiples: a panel per norm, a line pair per scaling
         assert curves.get_supxlabel() == "epoch"
         assert "log loss" in curves.get_supylabel()
         panels = [ax for ax in curves.axes if ax.get_visible()]
-        assert len(panels) == 3 and all(len(ax.lines) == 2 * 3 for ax in panels)
-        assert len(curves.legends[0].get_texts()) == 3 + 2
+        n_scalings = len(DEFAULT_SCALINGS)
+        assert len(panels) == 3
+        assert all(len(ax.lines) == 2 * n_scalings for ax in panels)
+        assert len(curves.legends[0].get_texts()) == n_scalings + 2
     finally:
         plt.close(heatmap)
         plt.close(curves)
