@@ -490,6 +490,15 @@ def main(argv=None) -> None:
         help="seeds for the sweep rows (default: --seeds)",
     )
     parser.add_argument(
+        "--from-csv",
+        type=Path,
+        nargs="+",
+        default=None,
+        help="make the report from the rows of earlier runs' CSVs (e.g. the same "
+        "command run as one process per core, each with its own --datasets and "
+        "--out) instead of fitting; give the runs' --max-train and --slow-budget",
+    )
+    parser.add_argument(
         "--out",
         type=Path,
         default=None,
@@ -515,17 +524,24 @@ def main(argv=None) -> None:
     if os.environ.get("OMP_NUM_THREADS"):
         command = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']} " + command
 
-    frame = run(
-        datasets,
-        models,
-        list(range(args.seeds)),
-        quick=args.quick,
-        max_train=args.max_train,
-        slow_budget=args.slow_budget,
-        sweep_seeds=args.seeds if args.sweep_seeds is None else args.sweep_seeds,
-        pytabkit_max_train=args.pytabkit_max_train,
-        log=lambda line: print(line, file=sys.stderr, flush=True),
-    )
+    if args.from_csv:
+        frame = pd.concat([pd.read_csv(p) for p in args.from_csv], ignore_index=True)
+        datasets = [d for d in datasets if d.name in set(frame["dataset"])]
+        models = [m for m in models if m in set(frame["model"])]
+        joined = ", ".join(str(p) for p in args.from_csv)
+        command += f" (the rows of {joined}, one run per core)"
+    else:
+        frame = run(
+            datasets,
+            models,
+            list(range(args.seeds)),
+            quick=args.quick,
+            max_train=args.max_train,
+            slow_budget=args.slow_budget,
+            sweep_seeds=args.seeds if args.sweep_seeds is None else args.sweep_seeds,
+            pytabkit_max_train=args.pytabkit_max_train,
+            log=lambda line: print(line, file=sys.stderr, flush=True),
+        )
     frame.attrs.update(
         max_train=args.max_train,
         slow_budget=args.slow_budget,

@@ -30,7 +30,8 @@ NET_STEP = "net"
 #: is in because it makes the sweep's best model better on real tables:
 #: ``benchmarks/bench_quality.py`` scores the sweep with it
 #: (``sknorm_sweep_best``) and without it (``sknorm_sweep_3x3``) side by side;
-#: it costs a sweep about twice the time.
+#: it costs a sweep three to five times the time (its members cost about four
+#: times the others).
 DEFAULT_SCALINGS: tuple[str, ...] = ("none", "minmax", "standard", "plr")
 DEFAULT_NORMS: tuple[str, ...] = ("none", "batch", "layer")
 #: Input normalizations that are learned with the network, as sweep scalings:

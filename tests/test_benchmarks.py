@@ -5,6 +5,7 @@ Benchmarks never assert timings: their numbers are for reading, not for CI.
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -65,3 +66,31 @@ def test_benchmark_quick_run_prints_its_tables(name, run_python):
     out = run_python(BENCHMARKS / name, *args, timeout=180).stdout
     for header in headers:
         assert header in out
+
+
+def test_quality_report_joins_the_rows_of_runs_split_by_data_set(tmp_path, run_python):
+    """``--from-csv``: the report of two runs (one per core, each with its own
+    --datasets) is the report of their rows together, with no fitting."""
+    rows = {
+        "breast_cancer": ("classification", {"sknorm_default": 0.95, "hgb": 0.93}),
+        "diabetes": ("regression", {"sknorm_default": 0.30, "hgb": 0.40}),
+    }
+    parts = []
+    for name, (task, scores) in rows.items():
+        frame = pd.DataFrame(
+            [
+                (name, task, model, seed, value + seed / 100, 1.0, "ok")
+                for model, value in scores.items()
+                for seed in range(2)
+            ],
+            columns=["dataset", "task", "model", "seed", "score", "fit_s", "status"],
+        )
+        parts.append(tmp_path / f"{name}.csv")
+        frame.to_csv(parts[-1], index=False)
+    out = tmp_path / "joined.md"
+    run_python(BENCHMARKS / "bench_quality.py", "--from-csv", *parts, "--out", out)
+    text = out.read_text()
+    assert "| breast_cancer | 0.955 (0.950-0.960) | 0.935 (0.930-0.940) |" in text
+    assert "| diabetes | 0.305 (0.300-0.310) | 0.405 (0.400-0.410) |" in text
+    assert "**mean rank** | **1.50** | **1.50** |" in text
+    assert len(pd.read_csv(out.with_suffix(".csv"))) == 8
