@@ -101,6 +101,27 @@ RECIPES = {
         ES,
         "early stopping, robust scaling + smooth clipping",
     ),
+    "es_one_layer": (
+        "standard",
+        {**ES, "hidden_layer_sizes": (128,)},
+        "early stopping, one hidden layer of 128",
+    ),
+    "es_none": (
+        "standard",
+        {**ES, "norm": "none"},
+        "early stopping, no hidden-layer norm",
+    ),
+    "es_dropout_adamw_cosine": (
+        "standard",
+        {
+            **ES,
+            "dropout": 0.1,
+            "optimizer": "adamw",
+            "weight_decay": 1e-2,
+            "callbacks": "cosine",
+        },
+        "early stopping + dropout 0.1 + AdamW 1e-2 + cosine schedule over 300",
+    ),
 }
 
 
