@@ -129,7 +129,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         "combination of an MLP, print the scores and write a report (results.csv, "
         "heatmap.png, curves.png, report.md). Without --csv it uses scikit-learn's "
         "breast cancer data set.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsFormatter,
     )
     _add_data_arguments(command.add_argument_group("data"))
     _add_sweep_arguments(command.add_argument_group("sweep"))
@@ -142,6 +142,17 @@ def _columns(text: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError(f"expected column names; got {text!r}")
     return list(dict.fromkeys(names))
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """argparse's "(default: ...)" after each option, except where the default
+    is None: those options' help says what happens without them (a default
+    that depends on the data), which "(default: None)" would contradict."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.default is None:
+            return action.help or ""
+        return super()._get_help_string(action)
 
 
 def _add_data_arguments(group) -> None:
@@ -226,8 +237,9 @@ def _add_sweep_arguments(group) -> None:
         type=_names(SWEEP_SCALINGS),
         default=None,
         metavar="LIST",
-        help=f"input scalings to try, from {','.join(SWEEP_SCALINGS)} (by default "
-        "without none when there is a date column, which must be scaled)",
+        help=f"input scalings to try, from {','.join(SWEEP_SCALINGS)} (default: "
+        f"{','.join(DEFAULT_SCALINGS)}, without none when there is a date column, "
+        "which must be scaled)",
     )
     group.add_argument(
         "--norms",

@@ -7,6 +7,7 @@ import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
 from sknorm import __version__
+from sknorm._pipeline import DEFAULT_NORMS, DEFAULT_SCALINGS
 from sknorm._sweep import TABLE_COLUMNS
 from sknorm.cli import REPORT_PACKAGES, main
 
@@ -153,6 +154,17 @@ def test_cli_rejects_unknown_names(capsys):
         main(["sweep", "--norms", "batch,weird"])
     assert exc.value.code == 2
     assert "weird" in capsys.readouterr().err
+
+
+def test_cli_help_names_the_default_grid(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # argparse wraps to the terminal
+    with pytest.raises(SystemExit) as exc:
+        main(["sweep", "--help"])
+    assert exc.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert f"(default: {','.join(DEFAULT_SCALINGS)}, without none" in text
+    assert f"(default: {','.join(DEFAULT_NORMS)})" in text
+    assert "(default: None)" not in text  # data-dependent defaults say what they do
 
 
 # -- the output place and failed candidates -----------------------------------------
