@@ -4,15 +4,17 @@ The whole sweep: input scaling x hidden norm, cross-validated
 
 Input scaling and hidden-layer norm are two hyperparameters of one pipeline
 (``make_norm_pipeline``: ``InputScaler`` then the network), so one grid search
-tries every combination. :func:`sknorm.sweep` runs exactly that::
+tries every combination. :func:`sknorm.sweep` runs exactly that, with
+:class:`~sknorm.PackedSearchCV` (a drop-in for ``GridSearchCV`` that trains
+every candidate x fold at once)::
 
-    GridSearchCV(make_norm_pipeline(NormMLPClassifier(...)),
-                 normalization_grid(["none", "minmax", "standard"],
-                                    ["none", "batch", "layer"]),
-                 cv=StratifiedKFold(5, shuffle=True, random_state=0))
+    PackedSearchCV(make_norm_pipeline(NormMLPClassifier(...)),
+                   normalization_grid(["none", "minmax", "standard"],
+                                      ["none", "batch", "layer"]),
+                   cv=StratifiedKFold(5, shuffle=True, random_state=0))
 
-and refits each candidate once more on 80% of the data to record its
-training and validation loss per epoch.
+and records, in the same run, every candidate's training loss and its loss
+on each fold's held-out rows per epoch, averaged over the folds.
 
 Data: scikit-learn's breast cancer set (569 rows, 30 measurements on scales
 from about 0.001 to about 4,000). Network: the default MLP (128, 128), Adam lr
@@ -89,8 +91,8 @@ print_table(header, rows)
 # %%
 # The loss curves' last values
 # ----------------------------
-# ``result.curves`` holds one more fit per candidate on 80% of the data, its
-# training and validation loss per epoch.
+# ``result.curves`` holds every candidate's training loss and held-out
+# (validation) loss per epoch, from the packed run, averaged over the folds.
 last = result.curves.sort_values("epoch").groupby(["scaling", "norm"]).last()
 print(f"{result.loss} after the last epoch\n")
 rows = []
@@ -111,7 +113,8 @@ heatmap.axes[0].set_title(
     f"{EPOCHS} epochs"
 )
 curves.axes[0].set_title(
-    f"breast cancer: {result.loss} per epoch (80% train / 20% validation)"
+    f"breast cancer: {result.loss} per epoch (training / held-out rows, "
+    f"mean of {CV} folds)"
 )
 paths = [
     save_figure(heatmap, args.out / "grid_search_heatmap.png"),

@@ -127,8 +127,8 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         help="cross-validate every input scaling x hidden norm combination",
         description="Cross-validate every input scaling x hidden-layer norm "
         "combination of an MLP, print the scores and write a report (results.csv, "
-        "heatmap.png, curves.png, report.md). Without --csv it uses scikit-learn's "
-        "breast cancer data set.",
+        "heatmap.png, curves.png, curves.csv, report.md). Without --csv it uses "
+        "scikit-learn's breast cancer data set.",
         formatter_class=_DefaultsFormatter,
     )
     _add_data_arguments(command.add_argument_group("data"))
@@ -302,7 +302,8 @@ def _add_run_arguments(group) -> None:
     group.add_argument(
         "--no-curves",
         action="store_true",
-        help="skip the training curves (one extra fit per candidate)",
+        help="skip the training curves (with --engine grid they cost one extra "
+        "fit per candidate; the packed engine records them in its run)",
     )
 
 
