@@ -34,6 +34,10 @@ QUICK_RUNS = {
         ["--quick"],
         ["| norm | callback | epoch s (dur) | callback ms/epoch |"],
     ),
+    "bench_bn_lag.py": (
+        ["--quick"],
+        ["| input_embedding | running stats (momentum 0.1) | momentum 0.5 |"],
+    ),
     "bench_imbalanced.py": (
         ["--quick"],
         ["| model | balanced accuracy | minority recall | fit s |"],
