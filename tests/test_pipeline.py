@@ -133,9 +133,9 @@ def test_normalization_grid_rejects_bad_names(kwargs, match):
 
 def test_grid_search_3x3_regression_end_to_end(diabetes):
     X, y = diabetes
-    pipe = make_norm_pipeline(NormMLPRegressor(max_epochs=30, random_state=0))
+    net = NormMLPRegressor((32, 32), max_epochs=30, random_state=0)
     grid = normalization_grid(["none", "minmax", "standard"])
-    search = GridSearchCV(pipe, grid, cv=3, n_jobs=2).fit(X, y)
+    search = GridSearchCV(make_norm_pipeline(net), grid, cv=3).fit(X, y)
     assert len(search.cv_results_["params"]) == 9
     assert np.isfinite(search.cv_results_["mean_test_score"]).all()
     assert search.best_score_ > 0.4
