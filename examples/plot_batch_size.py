@@ -91,6 +91,7 @@ def make_net(norm, batch_size, hidden=(64, 64), epochs=EPOCHS, seed=0):
         NormMLPClassifier(
             hidden,
             norm=norm,
+            dropout=0.0,
             batch_size=batch_size,
             max_epochs=epochs,
             early_stopping=False,  # curves over a fixed number of epochs

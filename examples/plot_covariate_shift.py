@@ -81,6 +81,7 @@ for opt_name, (optimizer, lr) in OPTIMIZERS.items():
         net = NormMLPClassifier(
             HIDDEN,
             norm=norm,
+            dropout=0.0,
             optimizer=optimizer,
             lr=lr,
             batch_size=BATCH_SIZE,

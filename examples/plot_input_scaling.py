@@ -116,6 +116,7 @@ for data_name, (X_train, X_test, y_train, y_test) in data.items():
             net = NormMLPClassifier(
                 (64, 64),
                 norm=norm,
+                dropout=0.0,
                 batch_size=BATCH_SIZE,
                 max_epochs=EPOCHS,
                 early_stopping=False,  # curves over a fixed number of epochs

@@ -200,6 +200,7 @@ for norm in ("layer", "batch"):
     fits[norm] = NormMLPClassifier(
         (UNITS, UNITS),
         norm=norm,
+        dropout=0.0,
         norm_position="after",
         norm_defaults="keras",
         batch_size=32,

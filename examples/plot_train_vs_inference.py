@@ -61,6 +61,7 @@ def fit(norm, X_train, y_train):
     net = NormMLPClassifier(
         (32, 32),
         norm=norm,
+        dropout=0.0,
         max_epochs=EPOCHS,
         early_stopping=False,  # curves over a fixed number of epochs
         batch_size=32,

@@ -41,10 +41,12 @@ def _moments(Z):
 def test_records_one_entry_per_layer_and_epoch(iris, norm, position):
     X, y = iris
     clf = NormMLPClassifier(
-        **fast(hidden_layer_sizes=(8, 6, 4)),
-        norm=norm,
-        norm_position=position,
-        callbacks=[ActivationStats(probe_size=50)],
+        **fast(
+            hidden_layer_sizes=(8, 6, 4),
+            norm=norm,
+            norm_position=position,
+            callbacks=[ActivationStats(probe_size=50)],
+        )
     ).fit(X, y)
     records = clf.history_[:, "act_stats"]
     assert len(records) == FAST["max_epochs"]
@@ -87,7 +89,7 @@ def test_regressor_and_warm_start(iris):
 def test_last_record_matches_a_hand_computation(iris, norm):
     X, y = iris
     clf = NormMLPClassifier(
-        **FAST, norm=norm, callbacks=[ActivationStats(probe_size=40)]
+        **fast(norm=norm, callbacks=[ActivationStats(probe_size=40)])
     ).fit(X, y)
     block = clf.net_.module_.hidden[0]
     probe = X[_fitted_callback(clf).probe_indices_].astype(np.float32)

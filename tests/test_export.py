@@ -39,7 +39,7 @@ def _run_exported(path, X):
 @pytest.mark.parametrize("norm", ["batch", "layer", "ghost", "batch_renorm"])
 def test_classifier_export_matches_the_pipeline(tmp_path, scaling, norm):
     X_train, y_train, X_test, _ = _split(*load_breast_cancer(return_X_y=True))
-    pipe = make_norm_pipeline(NormMLPClassifier(**FAST, norm=norm), scaling=scaling)
+    pipe = make_norm_pipeline(NormMLPClassifier(**fast(norm=norm)), scaling=scaling)
     pipe.fit(X_train, y_train)
     path = export(pipe, tmp_path / "model.pt2")
     assert_allclose(_run_exported(path, X_test), pipe.predict_proba(X_test), atol=1e-4)
@@ -81,7 +81,7 @@ def test_sklearn_scalers_and_clip_fold_too(tmp_path):
 
 def test_exported_model_runs_without_sknorm(tmp_path):
     X_train, y_train, X_test, _ = _split(*load_breast_cancer(return_X_y=True))
-    pipe = make_norm_pipeline(NormMLPClassifier(**FAST, norm="batch_renorm")).fit(
+    pipe = make_norm_pipeline(NormMLPClassifier(**fast(norm="batch_renorm"))).fit(
         X_train, y_train
     )
     path = export(pipe, tmp_path / "model.pt2")

@@ -6,7 +6,7 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from _presets import FAST
+from _presets import FAST, fast
 from numpy.testing import assert_array_equal
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.pipeline import make_pipeline
@@ -53,7 +53,7 @@ def test_joblib_round_trip(iris_pipe, tmp_path):
 def test_safe_format_round_trip_classifier(tmp_path, scaling, norm):
     X, y = load_breast_cancer(return_X_y=True, as_frame=True)
     pipe = make_norm_pipeline(
-        NormMLPClassifier(**FAST, norm=norm), scaling=scaling
+        NormMLPClassifier(**fast(norm=norm)), scaling=scaling
     ).fit(X, y)
     again = load(save(pipe, tmp_path / "m.sknorm"))
     assert_array_equal(again.predict_proba(X), pipe.predict_proba(X))
