@@ -13,9 +13,9 @@ this study, "es" spells out the default before it, early stopping with batch
 norm, and "current" the one before that), put in ``make_norm_pipeline``
 with its scaling, fitted on the same splits and seeds as ``bench_quality.py``
 (``benchmarks/_datasets.py``) and scored on the held-out rows (accuracy or
-R^2). scikit-learn's
-``MLPClassifier/Regressor()`` behind ``StandardScaler`` (one-hot encoding the
-other columns) is scored beside them as the reference a default must beat.
+R^2). scikit-learn's ``MLPClassifier/Regressor()`` behind ``StandardScaler``
+(one-hot encoding the other columns) is scored beside them as the reference a
+default must beat.
 
 The report ranks the recipes (and the reference) on each set by their mean
 score over seeds, gives the mean rank, the mean fit time, and for each recipe

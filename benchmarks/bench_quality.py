@@ -526,7 +526,7 @@ def main(argv=None) -> None:
     )
     unknown = sorted(set(models) - set(MODELS + EXTRA_MODELS))
     if unknown:
-        raise SystemExit(f"unknown models {unknown}; known: {MODELS}")
+        raise SystemExit(f"unknown models {unknown}; known: {MODELS + EXTRA_MODELS}")
     if args.quick:
         args.seeds, args.max_train = 1, 300
         models = [m for m in models if m not in PYTABKIT]
