@@ -66,6 +66,7 @@ def _fit(X, y, norm, mode, epochs):
     clf = NormMLPClassifier(
         hidden_layer_sizes=HIDDEN,
         norm=norm,
+        dropout=0.0,
         batch_size=BATCH_SIZE,
         max_epochs=epochs,
         n_threads=1,

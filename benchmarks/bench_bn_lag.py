@@ -70,6 +70,7 @@ def _scores(embedding: str, seed: int, epochs: int) -> list[float]:
         "hidden_layer_sizes": (64, 64),
         "input_embedding": embedding,
         "norm": "batch",
+        "dropout": 0.0,
         "max_epochs": epochs,
         "batch_size": 64,
         "early_stopping": False,

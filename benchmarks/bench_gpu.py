@@ -32,6 +32,7 @@ def sknorm_fit(X, y, norm, epochs, device):
     clf = NormMLPClassifier(
         HIDDEN,
         norm=norm,
+        dropout=0.0,
         batch_size=BATCH_SIZE,
         lr=LR,
         max_epochs=epochs,

@@ -12,7 +12,8 @@ fitted on the raw features (already on unit scales) with each seed of
 ``--seeds`` as its ``random_state``, and scored on the held-out quarter:
 
 * sknorm without early stopping: ``NormMLPClassifier(early_stopping=False)``
-  (batch norm, ``--epochs`` epochs on all the training rows);
+  (the default network: no hidden-layer norm, dropout 0.3; ``--epochs`` epochs
+  on all the training rows);
 * sknorm, ``class_weight="balanced"``: the same, each class weighed by
   ``n_samples / (n_classes * class count)``;
 * both again as the estimator's default, with early stopping (10% held out,

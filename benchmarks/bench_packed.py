@@ -73,7 +73,8 @@ rows, epochs, way = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 X, y = make_classification(rows, 50, n_informative=20, random_state=0)
 with open("/proc/self/statm") as statm:  # resident pages now, before the fit
     base = int(statm.read().split()[1]) * resource.getpagesize() / 1024
-net = NormMLPClassifier((64, 64), batch_size=256, max_epochs=epochs, random_state=0)
+net = NormMLPClassifier((64, 64), batch_size=256, max_epochs=epochs, dropout=0.0,
+                        random_state=0)
 grid = normalization_grid(("none", "minmax", "standard"), ("none", "batch", "layer"))
 cv = StratifiedKFold(5, shuffle=True, random_state=0)
 search = (PackedSearchCV if way == "packed" else GridSearchCV)(
@@ -94,6 +95,7 @@ def _pipeline(epochs: int, hidden: tuple, threads: int | None = None):
         batch_size=64,
         max_epochs=epochs,
         early_stopping=False,
+        dropout=0.0,
         random_state=0,
         n_threads=threads,
         norm_params={"groups": 8},

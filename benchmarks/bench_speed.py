@@ -195,6 +195,7 @@ def _speed_contenders(X, y, X_t, y_t, epochs, threads, seed):
             clf = NormMLPClassifier(
                 hidden_layer_sizes=HIDDEN,
                 norm=norm,
+                dropout=0.0,
                 batch_size=BATCH_SIZE,
                 max_epochs=epochs,
                 lr=LR,
@@ -348,7 +349,10 @@ def bench_grid(args) -> dict:
         gs = GridSearchCV(
             make_norm_pipeline(
                 NormMLPClassifier(
-                    max_epochs=args.small_epochs, n_threads=n_threads, random_state=0
+                    max_epochs=args.small_epochs,
+                    n_threads=n_threads,
+                    dropout=0.0,
+                    random_state=0,
                 )
             ),
             grid,
@@ -456,6 +460,7 @@ def bench_latency(args) -> dict:
             NormMLPClassifier(
                 hidden_layer_sizes=HIDDEN,
                 norm=norm,
+                dropout=0.0,
                 max_epochs=args.small_epochs,
                 n_threads=args.threads,
                 random_state=0,
@@ -558,6 +563,7 @@ def memory_child(args) -> None:
     after_data = _maxrss_bytes()
     clf = NormMLPClassifier(
         hidden_layer_sizes=HIDDEN,
+        dropout=0.0,
         batch_size=BATCH_SIZE,
         max_epochs=1,
         n_threads=args.threads,
