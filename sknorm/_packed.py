@@ -22,7 +22,7 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +35,13 @@ from ._norms import BatchRenorm1d, GhostBatchNorm1d
 from ._training import SliceLoader, default_num_threads, fit_context
 from .nn import MLP, FeatureScale
 
-__all__ = ["PackedMLP", "PackedRun", "seeded_member", "train_packed"]
+__all__ = [
+    "PackedMLP",
+    "PackedRun",
+    "seeded_member",
+    "train_group_alone",
+    "train_packed",
+]
 
 #: Adam's defaults, as the estimators' ``optimizer="adam"`` uses them.
 BETAS = (0.9, 0.999)
@@ -1231,6 +1237,15 @@ def _subset(settings: dict, members: list[int]) -> dict:
     return out
 
 
+def train_group_alone(modules, generators, settings: dict) -> dict:
+    """One group's packed run in a process of its own (a Dask worker): the
+    same run as a worker thread's, with one torch thread, no progress reports
+    and nothing shared; what a ``runner`` of :func:`train_packed` calls."""
+    control = _Control(None, int(settings["max_epochs"]))
+    with fit_context(None, 1):
+        return _train_group(modules, generators, settings, control)
+
+
 def _train_group(modules, generators, settings: dict, control: _Control) -> dict:
     """One worker's packed run over its members (in their given order)."""
     trainer = _Trainer(modules, generators, settings, control)
@@ -1260,6 +1275,7 @@ def train_packed(
     n_threads: int | None = None,
     predict_sets: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
     progress: Callable[[float], Any] | None = None,
+    runner: Callable[[list[tuple]], Iterable[dict]] | None = None,
 ) -> PackedRun:
     """Train K members at once, each as its individual estimator fit would.
 
@@ -1321,6 +1337,12 @@ def train_packed(
         member's epoch is ``1 / max_epochs`` of a fit; a member that stops
         early reports the rest of its share at once); the calls add up to
         ``len(modules)``.
+    runner : callable or None, default=None
+        Runs the groups elsewhere instead of in worker threads: called once
+        with one ``(modules, generators, settings)`` job per group, it returns
+        (or yields, in the jobs' order) what :func:`train_group_alone` returns
+        for each, e.g. through joblib on a Dask cluster. Progress then moves a
+        group at a time, as each result arrives.
 
     Returns
     -------
@@ -1340,24 +1362,48 @@ def train_packed(
     [2, 2]
     """
     settings = dict(locals())
-    settings.pop("modules"), settings.pop("generators")
+    for name in ("modules", "generators", "runner"):
+        settings.pop(name)
     start = time.perf_counter()
     widths = [w.shape[0] for w in modules[0].parameters() if w.dim() == 2]
     work = len(modules) * batch_size * max(widths)
     n_workers = min(n_threads or default_num_threads(work), len(modules))
     groups = _deal(modules, n_workers)
     control = _Control(progress, int(max_epochs))
-    with fit_context(None, 1):
-        if n_workers == 1:
-            outcomes = [_train_group(modules, generators, settings, control)]
-        else:
-            outcomes = _run_workers(modules, generators, settings, groups, control)
+    if runner is not None:
+        outcomes = _run_elsewhere(modules, generators, settings, groups, runner)
+    else:
+        with fit_context(None, 1):
+            if n_workers == 1:
+                outcomes = [_train_group(modules, generators, settings, control)]
+            else:
+                outcomes = _run_workers(modules, generators, settings, groups, control)
     merged = {name: [None] * len(modules) for name in outcomes[0]}
     for members, outcome in zip(groups, outcomes, strict=True):
         for name, values in outcome.items():
             for i, value in zip(members, values, strict=True):
                 merged[name][i] = value
     return PackedRun(**merged, fit_time=time.perf_counter() - start)
+
+
+def _run_elsewhere(modules, generators, settings, groups, runner) -> list[dict]:
+    """Each group as one job of ``runner`` (see :func:`train_packed`); the
+    progress callback stays here and moves as each group's result arrives."""
+    progress = settings.pop("progress")
+    jobs = [
+        (
+            [modules[i] for i in members],
+            [generators[i] for i in members],
+            _subset(settings, members),
+        )
+        for members in groups
+    ]
+    outcomes = []
+    for members, outcome in zip(groups, runner(jobs), strict=True):
+        outcomes.append(outcome)
+        if progress is not None:
+            progress(len(members))
+    return outcomes
 
 
 def _run_workers(modules, generators, settings, groups, control) -> list[dict]:

@@ -20,6 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import joblib
 import numpy as np
 import torch
 from joblib import effective_n_jobs
@@ -34,11 +35,12 @@ from sklearn.model_selection._validation import (
 )
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import indexable
 from skorch.history import History
 
 from ._estimators import NormMLPClassifier, _BaseNormMLP
-from ._packed import seeded_member, train_packed
+from ._packed import seeded_member, train_group_alone, train_packed
 from ._training import ValidationSplit, fit_context
 from .exceptions import TrainingDivergedError
 
@@ -312,6 +314,26 @@ def _answering(member: _Member, answer: np.ndarray, n_iter: int):
         del net._forward
 
 
+def _on_dask() -> bool:
+    """Whether the active joblib backend is Dask's (``parallel_config(
+    backend="dask")``, which ``sweep(backend="dask")`` sets): then the packed
+    groups run on its workers, as ``GridSearchCV``'s fits would."""
+    backend = joblib.parallel.get_active_backend()[0]
+    return type(backend).__name__ == "DaskDistributedBackend"
+
+
+def _joblib_runner() -> Callable[[list[tuple]], Any]:
+    """A ``train_packed`` runner: one joblib task per group of members, on
+    the active backend (one group per worker thread of the cluster), each
+    result yielded as it arrives in order."""
+
+    def run(jobs: list[tuple]):
+        parallel = Parallel(n_jobs=len(jobs), return_as="generator")
+        return parallel(delayed(train_group_alone)(*job) for job in jobs)
+
+    return run
+
+
 def _pipeline(name, prep, net):
     if name is None:
         return net
@@ -361,8 +383,12 @@ class PackedSearchCV(GridSearchCV):
         releases the GIL in its kernels, so they run on separate cores, with
         no process to start); -1 means every core. None takes the estimator's
         ``n_threads`` (None there: every core this process may use when the
-        stack is big enough to pay, else one). The fallback uses ``n_jobs``
-        as ``GridSearchCV`` does.
+        stack is big enough to pay, else one). Under joblib's Dask backend
+        (``with joblib.parallel_config(backend="dask")``, as
+        ``GridSearchCV`` runs its fits there), each group is one task on the
+        cluster instead, run by a worker with one torch thread; -1 then
+        means every thread of the cluster. The fallback uses ``n_jobs`` as
+        ``GridSearchCV`` does.
     return_train_score : bool, default=False
         Also score each member on its training rows.
     verbose : int, default=0
@@ -584,6 +610,7 @@ n_splits_, refit_time_, multimetric_
             else scored,
             n_threads=self._workers(net),
             progress=_PROGRESS.get(),
+            runner=_joblib_runner() if _on_dask() else None,
         )
         return ready, run
 
@@ -670,7 +697,10 @@ n_splits_, refit_time_, multimetric_
         candidates = list(ParameterGrid(self.param_grid))
         start = time.perf_counter()
         self._answers: dict[tuple[int, int], np.ndarray] = {}
-        members = self._members(X, y, splits, candidates)
+        # the steps before the network run here, on every core of a cluster
+        # too: each is small, and its rows are here
+        with joblib.parallel_config(n_jobs=1):
+            members = self._members(X, y, splits, candidates)
         ready, run = self._run(members)
         fit_time = time.perf_counter() - start
         # one torch thread: OpenMP threads on these small predictions cost

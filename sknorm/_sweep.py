@@ -888,7 +888,8 @@ def sweep(
         thread of the cluster. The packed engine: worker threads, each
         training a share of the members as one stack (None: every core this
         process may use, when the run is big enough to pay; see
-        :class:`PackedSearchCV`).
+        :class:`PackedSearchCV`); with ``backend="dask"``, groups of members,
+        one per thread of the cluster (None: all of them).
     random_state : int or None, default=0
         Seeds the CV shuffle, the curves' hold-out split and every network
         (``random_state`` of the estimator), so a sweep is reproducible.
@@ -906,7 +907,10 @@ def sweep(
         average warns.
     backend : str or None, default=None
         A joblib backend name for the fits; "dask" runs them on the Dask
-        cluster at ``scheduler`` (needs ``pip install 'sknorm[dask]'``).
+        cluster at ``scheduler`` (needs ``pip install 'sknorm[dask]'``): the
+        grid engine's fits, or the packed engine's groups of members (each
+        group one task, trained as one stack by a worker; the scalings are
+        fitted here, and the refit of the best candidate runs here).
     scheduler : str, distributed.Client or None, default=None
         Address of the Dask scheduler (``"tcp://host:8786"``) or a client; None
         with ``backend="dask"`` uses the current client.
@@ -930,8 +934,8 @@ def sweep(
         one stacked network, with the same scores (each member trains as its
         own fit would, seed for seed); it falls back to the grid, with a
         warning, for settings it cannot pack (callbacks, another optimizer,
-        weights, a GPU). It ignores ``backend``; its progress bar moves as
-        the members finish their epochs.
+        weights, a GPU). Its progress bar moves as the members finish their
+        epochs (on Dask, as each group's task returns).
     sample_weight : array-like of shape (n_samples,) or None, default=None
         Weights of the rows, routed the scikit-learn way (metadata routing) to
         every network's ``fit`` and to every CV score, so both are weighted;

@@ -289,23 +289,28 @@ default="standard"
     def _prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
         """The table as the encoders take it: floats and object columns."""
         columns = {}
+        dtypes = frame.dtypes
         plain = [
             name
             for name, kind in self.column_kinds_.items()
-            if kind == "numeric" and frame[name].dtype.kind in "fiu"
+            if kind == "numeric" and dtypes[name].kind in "fiu"
         ]
+        numbers = {}
         if plain:  # numpy numbers: one conversion for all of them
             block = frame[plain].to_numpy(dtype=np.float64)
             infinite = np.isinf(block).any(axis=0)
             if infinite.any():
                 name = plain[int(np.argmax(infinite))]
                 raise ValueError(f"Column {name!r} contains infinity.")
+            if len(plain) == len(self.column_kinds_):  # one block: cheap to read
+                return pd.DataFrame(block, columns=plain, index=frame.index)
             numbers = dict(zip(plain, block.T, strict=True))
         for name, kind in self.column_kinds_.items():
-            column = frame[name]
-            if name in plain:
+            if name in numbers:
                 columns[name] = numbers[name]
-            elif kind == "numeric":
+                continue
+            column = frame[name]
+            if kind == "numeric":
                 columns[name] = _numbers(name, column)
             elif kind == "date":
                 columns.update(_date_parts(name, column, self.date_parts_[name]))
@@ -386,10 +391,11 @@ default="standard"
         validate_data(self, X, reset=True, skip_check_array=True)
         blank = frame.isna()
         self.missing_share_ = {c: float(v) for c, v in blank.mean().items()}
+        dtypes = frame.dtypes
         self.column_kinds_ = {
             # numpy numbers with a value somewhere: numeric, no need to look
             c: "numeric"
-            if frame[c].dtype.kind in "fiu" and self.missing_share_[c] < 1
+            if dtypes[c].kind in "fiu" and self.missing_share_[c] < 1
             else column_kind(c, frame[c])
             for c in frame.columns
         }

@@ -285,7 +285,8 @@ def _add_run_arguments(group) -> None:
     group.add_argument(
         "--dask",
         metavar="ADDRESS",
-        help="run the fits on the Dask scheduler at ADDRESS (e.g. tcp://host:8786)",
+        help="run the fits (grid engine) or the groups of members (packed engine) "
+        "on the Dask scheduler at ADDRESS (e.g. tcp://host:8786)",
     )
     group.add_argument(
         "--out", type=Path, default=Path(DEFAULT_OUT), help="report folder"

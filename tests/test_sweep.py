@@ -514,7 +514,9 @@ def test_sweep_dask_without_a_client_says_what_to_give(cancer150):
 
 @pytest.mark.dask
 def test_sweep_on_a_dask_cluster_matches_one_process(cancer150):
-    """A real two-process LocalCluster gives the scores of a local sweep."""
+    """A real two-process LocalCluster gives the scores of a local sweep, with
+    each engine: the grid's fits, and the packed engine's groups of members,
+    run on its workers (the task stream says so)."""
     distributed = pytest.importorskip("distributed")
     X, y = cancer150
     kwargs = {
@@ -525,7 +527,6 @@ def test_sweep_on_a_dask_cluster_matches_one_process(cancer150):
         "n_threads": 1,  # as in the Dask workers
         **FAST,
     }
-    local = sweep(X, y, n_jobs=1, **kwargs)
     with distributed.LocalCluster(
         n_workers=2,
         processes=True,
@@ -533,20 +534,29 @@ def test_sweep_on_a_dask_cluster_matches_one_process(cancer150):
         host="127.0.0.1",
         dashboard_address=None,
     ) as cluster:
-        remote = sweep(
-            X,
-            y,
-            backend="dask",
-            scheduler=cluster.scheduler_address,
-            progress=True,  # candidates in groups of 2, one per worker
-            **kwargs,
-        )
-    key = list(CANDIDATE_COLUMNS)
-    both = local.table.merge(remote.table, on=key, suffixes=("_local", "_dask"))
-    assert len(both) == 4
-    assert_allclose(both["mean_score_dask"], both["mean_score_local"])
-    assert_allclose(both["std_score_dask"], both["std_score_local"])
-    assert remote.best_params == local.best_params
+        with distributed.Client(cluster) as client:
+            for engine, task in (("packed", "train_group_alone"), ("grid", "fit")):
+                local = sweep(X, y, n_jobs=1, engine=engine, **kwargs)
+                with distributed.get_task_stream(client) as stream:
+                    remote = sweep(
+                        X,
+                        y,
+                        backend="dask",
+                        scheduler=client,
+                        progress=True,
+                        engine=engine,
+                        **kwargs,
+                    )
+                ran = " ".join(str(t["key"]) for t in stream.data)
+                assert task in ran, (engine, ran)
+                key = list(CANDIDATE_COLUMNS)
+                both = local.table.merge(
+                    remote.table, on=key, suffixes=("_local", "_dask")
+                )
+                assert len(both) == 4
+                assert_allclose(both["mean_score_dask"], both["mean_score_local"])
+                assert_allclose(both["std_score_dask"], both["std_score_local"])
+                assert remote.best_params == local.best_params
 
 
 def test_the_grid_and_packed_engines_agree(cancer):
