@@ -26,6 +26,7 @@ import torch
 from joblib import effective_n_jobs
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.frozen import FrozenEstimator
 from sklearn.metrics._scorer import _BaseScorer, _MultimetricScorer, _PassthroughScorer
 from sklearn.model_selection import GridSearchCV, ParameterGrid, check_cv
 from sklearn.model_selection._validation import (
@@ -36,7 +37,7 @@ from sklearn.model_selection._validation import (
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, check_random_state
 from sklearn.utils.parallel import Parallel, delayed
-from sklearn.utils.validation import indexable
+from sklearn.utils.validation import _num_samples, indexable
 from skorch.history import History
 
 from ._estimators import NormMLPClassifier, _BaseNormMLP
@@ -160,20 +161,24 @@ def _prepare_fold(
     network's tensors (only training scores need them); with ``keep_raw``
     the raw test rows are kept (scorers of the user's own get them)."""
     X_train, y_train = _safe_indexing(X, train), _safe_indexing(y, train)
-    X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test)
+    X_test = y_test = heldout = scored = None  # ``test`` None: a refit on all rows
+    if test is not None:
+        X_test, y_test = _safe_indexing(X, test), _safe_indexing(y, test)
     raw_test = X_test if keep_raw else None
     raw_train = X_train if keep_raw and keep_train else None
     if prep is not None:
         prep = clone(prep)
         X_train = prep.fit_transform(X_train, y_train)
-        X_test = prep.transform(X_test)
+        X_test = None if test is None else prep.transform(X_test)
     probe = clone(net)
     X_valid, y_tensor = probe._validate_targets(X_train, y_train, reset=True)
     fitted = {k: v for k, v in vars(probe).items() if k.endswith("_")}
     try:  # the held-out rows as the network sees them, for the curves
-        X_held, y_held = probe._validate_targets(X_test, y_test, reset=False)
-        heldout = (_float32(X_held), y_held)
-        scored = (torch.from_numpy(np.asarray(X_held, dtype=np.float64)), y_held)
+        if test is not None:
+            X_held, y_held = probe._validate_targets(X_test, y_test, reset=False)
+            heldout = (_float32(X_held), y_held)
+            X_scored = torch.from_numpy(np.asarray(X_held, dtype=np.float64))
+            scored = (X_scored, y_held)
     except ValueError:  # e.g. a class absent from the training rows
         heldout = scored = None
     return _Fold(
@@ -399,9 +404,10 @@ class PackedSearchCV(GridSearchCV):
         With ``k >= 2``, also the average of the ``k`` best candidates
         (their probabilities for a classifier: soft voting): scored on the
         same folds from the members' predictions on their held-out rows (no
-        more training), and, with ``refit``, fitted on all the data (``k``
-        more fits) as scikit-learn's ``VotingClassifier`` or
-        ``VotingRegressor``. Packed engine only: the fallback would need
+        more training), and, with ``refit``, fitted on all the data as
+        scikit-learn's ``VotingClassifier`` or ``VotingRegressor`` (the best
+        candidate is ``best_estimator_`` itself; the other ``k - 1`` train in
+        one packed run). Packed engine only: the fallback would need
         ``k x folds`` more fits for the score, and leaves it out. The
         candidates are chosen on the same folds that score their average, so
         its score is as optimistic as ``best_score_``.
@@ -423,7 +429,9 @@ n_splits_, refit_time_, multimetric_
         With ``ensemble``: their average's score on each fold (NaN where a
         member failed); ``ensemble_score_`` is the mean.
     ensemble_estimator_ : VotingClassifier or VotingRegressor
-        With ``ensemble`` and ``refit``: the average, fitted on all the data.
+        With ``ensemble`` and ``refit``: the average, fitted on all the data;
+        its ``estimators_`` are ``sklearn.frozen.FrozenEstimator`` holding the
+        fitted pipelines (the first is ``best_estimator_``).
     curves_ : list of dict
         With the packed engine: one dict per member and epoch with
         ``params``, ``candidate``, ``fold``, ``epoch``, ``train_loss`` (the
@@ -527,10 +535,11 @@ n_splits_, refit_time_, multimetric_
         return super().fit(X, y, **extra, **params)
 
     # -- the packed path ------------------------------------------------------
-    def _members(self, X, y, splits, candidates) -> list[_Member]:
+    def _members(self, X, y, splits, candidates, refit=False) -> list[_Member]:
         """One member per candidate x fold (candidate-major, as GridSearchCV
         orders its fits); the steps before the network are fitted once per
-        (setting, fold) and shared."""
+        (setting, fold) and shared. ``refit``: ``splits`` is all the rows
+        with no test part, and nothing is kept for scoring."""
         name, net, prep = _net_and_prep(self.estimator)
         settings, folds, members = [], {}, []
         for c, params in enumerate(candidates):
@@ -558,8 +567,8 @@ n_splits_, refit_time_, multimetric_
                         y,
                         train,
                         test,
-                        self.return_train_score,
-                        keep_raw=self._own_scoring,
+                        self.return_train_score and not refit,
+                        keep_raw=self._own_scoring and not refit,
                     )
                 member_net = clone(net).set_params(**net_params)
                 members.append(
@@ -755,22 +764,59 @@ n_splits_, refit_time_, multimetric_
         self.ensemble_score_ = float(np.mean(self.ensemble_scores_))
 
     def _refit_ensemble(self, results, X, y) -> None:
-        """The top candidates refit on all the data, averaged: scikit-learn's
-        soft-voting ``VotingClassifier`` or ``VotingRegressor``."""
-        estimators = [
-            (
-                f"candidate_{c}",
-                clone(self.estimator).set_params(
-                    **clone(results["params"][c], safe=False)
-                ),
+        """The top candidates fitted on all the data and averaged: scikit-
+        learn's soft-voting ``VotingClassifier`` or ``VotingRegressor`` over
+        the fitted pipelines (held by ``FrozenEstimator``, so its ``fit``
+        keeps them). The best candidate is ``best_estimator_`` itself; the
+        others are refit in one packed run, each as its own ``fit`` would
+        train it."""
+        top = self.ensemble_candidates_
+        others = [c for c in top if c != self.best_index_]
+        refits = dict(
+            zip(
+                others,
+                self._packed_refits(X, y, [results["params"][c] for c in others]),
+                strict=True,
             )
-            for c in self.ensemble_candidates_
+        )
+        fitted = [refits[c] if c in refits else self.best_estimator_ for c in top]
+        estimators = [
+            (f"candidate_{c}", FrozenEstimator(model))
+            for c, model in zip(self.ensemble_candidates_, fitted, strict=True)
         ]
         if is_classifier(self.estimator):
             ensemble = VotingClassifier(estimators, voting="soft")
         else:
             ensemble = VotingRegressor(estimators)
         self.ensemble_estimator_ = ensemble.fit(X, y)
+
+    def _packed_refits(self, X, y, candidates: list[dict]) -> list:
+        """``candidates`` fitted on all the rows as one packed run: ordinary
+        fitted pipelines (or estimators), as the estimator's own ``fit``
+        would train each, up to float32 rounding. A member that fails raises
+        the error its own fit would."""
+        rows = np.arange(_num_samples(X))
+        try:
+            with joblib.parallel_config(n_jobs=1), reporting_progress(None):
+                members = self._members(X, y, [(rows, None)], candidates, refit=True)
+                ready, run = self._run(members)
+        except _Unpackable:  # e.g. too few rows for early stopping's split
+            return [
+                clone(self.estimator).set_params(**clone(c, safe=False)).fit(X, y)
+                for c in candidates
+            ]
+        by_member = {id(m): i for i, m in enumerate(ready)}
+        name = _net_and_prep(self.estimator)[0]
+        fitted = []
+        for member in members:
+            i = by_member.get(id(member))
+            error = member.error if i is None else run.errors[i]
+            if error is not None:
+                raise TrainingDivergedError(f"The refit failed: {error}")
+            history = _history(run.train_loss[i], run.valid_loss[i])
+            net = _materialise(member, run.states[i], history)
+            fitted.append(_pipeline(name, member.data.prep, net))
+        return fitted
 
     def _select_best(self, results: dict, refit_metric) -> None:
         if self.refit or not self.multimetric_:

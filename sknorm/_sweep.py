@@ -944,8 +944,9 @@ def sweep(
     ensemble : int, default=0
         With ``k >= 2`` (packed engine): also the average of the ``k`` best
         candidates, scored on the same folds from the members' held-out
-        predictions (no more training) and fitted on all the data (``k``
-        more fits): the result's ``ensemble`` and ``ensemble_score`` (see
+        predictions (no more training) and fitted on all the data (the best
+        candidate's refit, and the other ``k - 1`` in one packed run): the
+        result's ``ensemble`` and ``ensemble_score`` (see
         :class:`SweepResult`, :class:`PackedSearchCV`).
     **net_params
         Estimator parameters, e.g. ``max_epochs=30``,

@@ -172,6 +172,31 @@ def test_the_ensemble_is_the_average_of_the_best_candidates(diabetes):
     fitted = search.ensemble_estimator_
     assert isinstance(fitted, VotingRegressor) and len(fitted.estimators_) == 2
     assert fitted.predict(X[:5]).shape == (5,)
+    # refit in one packed run, each as its own fit on all the rows trains it
+    own = [clone(make_norm_pipeline(net)).set_params(**p).fit(X, y) for p in params]
+    for frozen, model in zip(fitted.estimators_, own, strict=True):
+        assert_allclose(frozen.predict(X), model.predict(X), rtol=1e-4, atol=1e-3)
+    mean = np.mean([model.predict(X) for model in own], axis=0)
+    assert_allclose(fitted.predict(X), mean, rtol=1e-4, atol=1e-3)
+
+
+def test_the_ensemble_refit_early_stops_each_member_as_its_own_fit(cancer):
+    X, y = cancer
+    net = NormMLPClassifier(
+        (16,), lr=0.01, max_epochs=40, n_iter_no_change=2, random_state=0
+    )
+    # Not batch norm here: the bias in front of it has a zero gradient up to
+    # rounding, which Adam scales up to lr-sized steps, so its running mean
+    # (and the evaluation outputs) follow the rounding of each run's products
+    grid = normalization_grid(["minmax", "standard"], ["none", "layer"])
+    search = PackedSearchCV(make_norm_pipeline(net), grid, cv=2, ensemble=3)
+    search.fit(X, y)
+    fitted = search.ensemble_estimator_
+    for c, frozen in zip(search.ensemble_candidates_, fitted.estimators_, strict=True):
+        params = search.cv_results_["params"][c]
+        own = clone(make_norm_pipeline(net)).set_params(**params).fit(X, y)
+        assert frozen.estimator[-1].n_iter_ == own[-1].n_iter_ < 40
+        assert_allclose(frozen.predict_proba(X), own.predict_proba(X), atol=1e-5)
 
 
 def test_the_ensemble_of_a_classifier_votes_softly(cancer):
