@@ -33,6 +33,10 @@ Run from the repository root::
    cancer and diabetes: the best candidate's refit, then the other two
    candidates in one packed run, against the three candidates fitted one
    after another (as it was done before: the best one twice).
+7. One packed training step of 25 members per norm (hidden (64, 64), batch
+   64, one torch thread), and each norm's extra time over no norm: the
+   weights the engine deals members to its workers by
+   (``sknorm._packed.NORM_WORK``).
 
 Wall time is printed with CPU time and the load average: on a shared machine
 wall times move by 2x.
@@ -255,12 +259,39 @@ def _ensemble(quick: bool) -> list[list]:
     return rows
 
 
+def _norms(quick: bool) -> list[list]:
+    """One packed training step (forward and backward) of 25 members per norm,
+    hidden (64, 64), batch 64, 30 features, one torch thread: the seventh
+    table, behind ``sknorm._packed.NORM_WORK`` (each norm's extra time over
+    no norm, as a share of it)."""
+    from sknorm._packed import PackedMLP, _Rows  # the engine's own module
+    from sknorm.nn import MLP
+
+    k, rows, repeats = 25, 64, 5 if quick else 100
+    X = torch.randn(k, rows, 30)
+    out, base = [], None
+    torch.set_num_threads(1)
+    for norm in NORMS:
+        members = [MLP(30, 2, (64, 64), norm=norm, norm_params={"groups": 8})] * k
+        packed = PackedMLP(members).train()
+        real = _Rows(torch.full((k,), rows), width=rows)
+        for _ in range(3):
+            packed(X, real).sum().backward()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            packed(X, real).sum().backward()
+        ms = (time.perf_counter() - start) / repeats * 1e3
+        base = base or ms
+        out.append([norm, f"{ms:.2f}", f"{ms / base - 1:.2f}"])
+    return out
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings")
     parser.add_argument(
         "--only",
-        default="speed,growth,command,defaults,large,ensemble",
+        default="speed,growth,command,defaults,large,ensemble,norms",
         help="comma-separated tables to make (default: all)",
     )
     args = parser.parse_args(argv)
@@ -301,6 +332,10 @@ def main(argv=None) -> None:
             "all refits, now vs before",
         ]
         print(markdown_table(header, _ensemble(args.quick)))
+        print()
+    if "norms" in only:
+        header = ["norm", "step ms (25 members)", "extra work vs none"]
+        print(markdown_table(header, _norms(args.quick)))
     print(f"\nload average after: {load_average()}")
 
 

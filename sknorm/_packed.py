@@ -1263,15 +1263,53 @@ class _Trainer:
         return out
 
 
+#: A hidden layer's work under each norm, as a share of its linear layer's:
+#: ``python benchmarks/bench_packed.py --only norms`` times a step of 25
+#: members with hidden (64, 64) on one core per norm; these are the extra
+#: times over no norm's, as a share of it, averaged over two runs (which
+#: differ by up to 30%: the deal needs no more than the rough size).
+NORM_WORK = {
+    "none": 0.0,
+    "layer": 0.6,
+    "rms": 0.8,
+    "group": 1.2,
+    "batch": 1.3,
+    "batch_renorm": 1.7,
+    "ghost": 2.3,
+}
+
+
+def _work(module: MLP) -> float:
+    """A member's work per row, roughly: its multiply-adds (the input
+    embedding's included: a PLR member's are 20 times a plain one's), the
+    hidden layers' weighed up by their norm's own work (:data:`NORM_WORK`)."""
+    work = 0.0
+    for name, p in module.named_parameters():
+        if p.dim() >= 2 and name.endswith("weight"):
+            work += p.numel()
+    for block in module.hidden:
+        work += block.linear.weight.numel() * NORM_WORK[_norm_kind(block.norm)]
+    return work
+
+
 def _deal(modules: Sequence[MLP], n_workers: int) -> list[list[int]]:
     """The members split among the workers: sorted by norm group, then cut
-    into equal runs, so each worker gets an equal share of the members and
-    as few norm groups as that allows (each group costs a worker a few small
-    ops per layer and step, while holding the GIL)."""
+    into runs of equal work (:func:`_work`), so each worker gets an equal
+    share of the arithmetic and as few norm groups as that allows (each
+    group costs a worker a few small ops per layer and step, while holding
+    the GIL). Every worker gets at least one member."""
     keys = [_group_key(m) for m in modules]
     ranked = sorted(set(keys), key=keys.index)
     order = sorted(range(len(modules)), key=lambda i: ranked.index(keys[i]))
-    bounds = [round(w * len(order) / n_workers) for w in range(n_workers + 1)]
+    done = [0.0, *itertools.accumulate(_work(modules[i]) for i in order)]
+    bounds = [0]
+    for w in range(1, n_workers):
+        # the cut nearest this worker's share of the work, leaving at least
+        # one member to each worker
+        cuts = range(bounds[-1] + 1, len(order) - (n_workers - w) + 1)
+        target = w * done[-1] / n_workers
+        bounds.append(min(cuts, key=lambda j: abs(done[j] - target)))
+    bounds.append(len(order))
     return [sorted(order[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
@@ -1333,10 +1371,11 @@ def train_packed(
     learning rate and weight decay. A member whose batch loss is not finite is
     marked failed and frozen; one that early-stops is frozen; the others go on.
 
-    The members are split among ``n_threads`` workers (by norm group, equal
-    shares), each a Python thread that trains its share as one packed stack
-    with one torch thread. Torch releases
-    the GIL inside its kernels, so the workers' stacked products run on
+    The members are split among ``n_threads`` workers (by norm group, in
+    equal shares of the work: a PLR member counts for about 20 plain ones),
+    each a Python thread that trains its share as one packed stack with one
+    torch thread. Torch releases the GIL inside its kernels, so the workers'
+    stacked products run on
     separate cores; unlike torch's own OpenMP threads, which wait on each other
     at every op (on a busy machine, spinning), a worker that loses its core
     only slows itself. Every op is per member, so a member's run depends on

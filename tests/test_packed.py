@@ -24,7 +24,14 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 
 from sknorm import NORMS, NormMLPClassifier, NormMLPRegressor, make_norm_pipeline
-from sknorm._packed import PackedMLP, _is_weight, seeded_member, train_packed
+from sknorm._packed import (
+    PackedMLP,
+    _deal,
+    _is_weight,
+    _work,
+    seeded_member,
+    train_packed,
+)
 from sknorm.nn import MLP
 
 SETTINGS = {
@@ -176,6 +183,20 @@ def test_packed_periodic_embedding_matches_each_member_with_its_gradients(lite):
                 got = got.t()  # stacked as (in, out)
             got = got.reshape(p.shape)  # biases and norm weights as (1, out)
             assert_allclose(got, p.grad, rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+def test_workers_get_equal_work_not_equal_members():
+    # a PLR member does about 20 times a plain member's multiply-adds
+    plain = [MLP(30, 2, (64, 64), norm="none") for _ in range(30)]
+    plr = [MLP(30, 2, (64, 64), input_embedding="periodic") for _ in range(5)]
+    modules = plain + plr
+    shares = _deal(modules, 2)
+    assert sorted(i for share in shares for i in share) == list(range(35))
+    work = [sum(_work(modules[i]) for i in share) for share in shares]
+    assert max(work) < 1.1 * min(work)
+    assert sorted(len(share) for share in shares) == [3, 32]
+    # never an empty worker, however lopsided the work
+    assert [len(s) for s in _deal(plr[:1] + plain[:2], 3)] == [1, 1, 1]
 
 
 def test_packed_member_state_round_trips_to_an_mlp():
