@@ -572,6 +572,10 @@ class SweepResult:
         ``(scaling, norm)`` -> the first error of each candidate with a failed
         fit (its score is NaN when every fold failed), e.g.
         ``"TrainingDivergedError: Training diverged: ..."``.
+
+    The fitted models are properties: ``best_estimator`` (the best
+    candidate refit on all the data), ``ensemble`` (with ``sweep(ensemble=k)``)
+    and ``model``, the one of the two with the higher CV score.
     """
 
     search: GridSearchCV
@@ -599,6 +603,19 @@ class SweepResult:
         fitted on all the data (soft-voting ``VotingClassifier`` or
         ``VotingRegressor``), else None."""
         return getattr(self.search, "ensemble_estimator_", None)
+
+    @property
+    def model(self) -> BaseEstimator:
+        """The model to keep: with ``sweep(ensemble=k)``, the ensemble when
+        its mean CV score is above the best candidate's (the two are scored
+        on the same folds, and picked on them, so both are as optimistic),
+        else the best candidate refit on all the data (``best_estimator``)."""
+        scored = self.ensemble_score
+        ensemble = self.ensemble
+        if scored is None or ensemble is None:
+            return self.best_estimator
+        best = float(self.search.best_score_)
+        return ensemble if scored["mean_score"] > best else self.best_estimator
 
     @property
     def ensemble_score(self) -> dict | None:

@@ -869,9 +869,12 @@ def _print_results(result, args, elapsed: float) -> None:
 def _ensemble_line(result) -> str:
     summary = result.ensemble_score
     members = ", ".join(f"{scaling}/{norm}" for scaling, norm in summary["candidates"])
+    better = result.model is result.ensemble
     return (
         f"average of {members} ({result.scoring} {summary['mean_score']:.4f} "
-        f"± {summary['std_score']:.4f}, same folds)"
+        f"± {summary['std_score']:.4f}, same folds; "
+        + ("above the best candidate: result.model" if better else "not above it")
+        + ")"
     )
 
 

@@ -630,6 +630,14 @@ def test_sweep_ensemble_scores_and_fits_the_average_of_the_best(cancer):
     ]
     assert 0 < summary["mean_score"] <= 1
     assert result.ensemble.predict(X[:4]).shape == (4,)
+    # the model to keep: whichever of the two scored higher on the same folds
+    better = summary["mean_score"] > result.search.best_score_
+    expected = result.ensemble if better else result.best_estimator
+    assert result.model is expected
+    result.search.ensemble_scores_ = np.full(3, result.search.best_score_ + 0.01)
+    assert result.model is result.ensemble
+    result.search.ensemble_scores_ = np.full(3, result.search.best_score_)
+    assert result.model is result.best_estimator
 
 
 def test_sweep_ensemble_needs_the_packed_engine(iris):
@@ -648,6 +656,7 @@ def test_sweep_ensemble_needs_the_packed_engine(iris):
             ensemble=2,
         )
     assert result.ensemble is None and result.ensemble_score is None
+    assert result.model is result.best_estimator
 
 
 @pytest.mark.parametrize("engine", ["packed", "grid"])
