@@ -28,6 +28,8 @@ QUICK_RUNS = {
             "| command | wall s (whole process) | search s (printed) | wrote |",
             "| sweep(X, y) engine | wall s | best | best CV score |",
             "| way | wall s | peak RSS MB | growth MB (x data) | best CV |",
+            "| set | best refit s | ensemble refit s (now) |",
+            "| norm | step ms (25 members) | extra work vs none |",
         ],
     ),
     "bench_activation_stats.py": (
