@@ -1449,8 +1449,8 @@ def train_packed(
     [2, 2]
     """
     settings = dict(locals())
-    for name in ("modules", "generators", "runner"):
-        settings.pop(name)
+    for name in ("modules", "generators", "runner", "progress"):
+        settings.pop(name)  # what the groups share: the control has progress
     start = time.perf_counter()
     widths = [w.shape[0] for w in modules[0].parameters() if w.dim() == 2]
     work = len(modules) * batch_size * max(widths)
@@ -1458,7 +1458,9 @@ def train_packed(
     groups = _deal(modules, n_workers)
     control = _Control(progress, int(max_epochs))
     if runner is not None:
-        outcomes = _run_elsewhere(modules, generators, settings, groups, runner)
+        outcomes = _run_elsewhere(
+            modules, generators, settings, groups, runner, progress
+        )
     else:
         with fit_context(None, 1):
             if n_workers == 1:
@@ -1473,10 +1475,11 @@ def train_packed(
     return PackedRun(**merged, fit_time=time.perf_counter() - start)
 
 
-def _run_elsewhere(modules, generators, settings, groups, runner) -> list[dict]:
+def _run_elsewhere(
+    modules, generators, settings, groups, runner, progress
+) -> list[dict]:
     """Each group as one job of ``runner`` (see :func:`train_packed`); the
     progress callback stays here and moves as each group's result arrives."""
-    progress = settings.pop("progress")
     jobs = [
         (
             [modules[i] for i in members],

@@ -168,8 +168,11 @@ def _prepare_fold(
     raw_train = X_train if keep_raw and keep_train else None
     if prep is not None:
         prep = clone(prep)
-        X_train = prep.fit_transform(X_train, y_train)
-        X_test = None if test is None else prep.transform(X_test)
+        # in this process, on a Dask cluster too (under its joblib config a
+        # ColumnTransformer would send its parts out): small, and rows are here
+        with joblib.parallel_config(n_jobs=1):
+            X_train = prep.fit_transform(X_train, y_train)
+            X_test = None if test is None else prep.transform(X_test)
     probe = clone(net)
     X_valid, y_tensor = probe._validate_targets(X_train, y_train, reset=True)
     fitted = {k: v for k, v in vars(probe).items() if k.endswith("_")}
@@ -706,10 +709,7 @@ n_splits_, refit_time_, multimetric_
         candidates = list(ParameterGrid(self.param_grid))
         start = time.perf_counter()
         self._answers: dict[tuple[int, int], np.ndarray] = {}
-        # the steps before the network run here, on every core of a cluster
-        # too: each is small, and its rows are here
-        with joblib.parallel_config(n_jobs=1):
-            members = self._members(X, y, splits, candidates)
+        members = self._members(X, y, splits, candidates)
         ready, run = self._run(members)
         fit_time = time.perf_counter() - start
         # one torch thread: OpenMP threads on these small predictions cost
@@ -797,7 +797,7 @@ n_splits_, refit_time_, multimetric_
         the error its own fit would."""
         rows = np.arange(_num_samples(X))
         try:
-            with joblib.parallel_config(n_jobs=1), reporting_progress(None):
+            with reporting_progress(None):
                 members = self._members(X, y, [(rows, None)], candidates, refit=True)
                 ready, run = self._run(members)
         except _Unpackable:  # e.g. too few rows for early stopping's split
