@@ -338,7 +338,10 @@ class _SigintNoted:
         raise KeyboardInterrupt
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        # A process that ignores SIGINT (a shell's background job, nohup)
+        # keeps ignoring it during a fit.
+        main = threading.current_thread() is threading.main_thread()
+        if main and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 

@@ -80,6 +80,27 @@ def test_skorch_early_stopping_still_ends_a_fit_quietly(iris):
     assert clf.n_iter_ < 200
 
 
+class SendSigint(Callback):
+    """Send this process a SIGINT at the end of the second epoch."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_a_process_that_ignores_sigint_keeps_ignoring_it_during_a_fit(iris):
+    # nohup, or a shell's background job: the fit must not turn the ignored
+    # signal into a KeyboardInterrupt, and the process keeps ignoring it after.
+    X, y = iris
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        clf = NormMLPClassifier(**FAST, callbacks=[SendSigint()]).fit(X, y)
+        assert clf.n_iter_ == FAST["max_epochs"]
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 # -- Ctrl-C in a real process --------------------------------------------------------
 class Started(Callback):
     """Print a line once training is under way, so the test can interrupt."""
@@ -125,6 +146,13 @@ except KeyboardInterrupt:
 """
 
 
+def _sigint_live() -> None:
+    """Ctrl-C as a terminal delivers it: a shell starts background jobs with
+    SIGINT ignored, and a child inherits that (Python then installs no
+    handler), so a test run from one would send a signal nobody hears."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(args, cwd, timeout=120) -> subprocess.CompletedProcess:
     proc = subprocess.Popen(
         args,
@@ -133,6 +161,7 @@ def _interrupt(args, cwd, timeout=120) -> subprocess.CompletedProcess:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_sigint_live,
     )
     lines = []
     for line in proc.stdout:  # wait until it trains

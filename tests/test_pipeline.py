@@ -227,7 +227,7 @@ def test_the_whole_family_of_norms_in_one_grid(cancer):
         NormMLPClassifier((16, 16), max_epochs=15, random_state=0)
     )
     grid = normalization_grid(scalings=SCALINGS, norms=list(NORMS))
-    search = GridSearchCV(pipe, grid, cv=2, n_jobs=2, error_score="raise").fit(X, y)
+    search = GridSearchCV(pipe, grid, cv=2, n_jobs=1, error_score="raise").fit(X, y)
     results = search.cv_results_
     assert len(results["params"]) == len(SCALINGS) * len(NORMS) == 49
     assert set(results["param_net__norm"]) == set(NORMS)
