@@ -77,7 +77,7 @@ LEARNING_CHECKS = {
     "check_class_weight_balanced_classifiers",
 }
 LEARNING = {"max_epochs": 40, "lr": 3e-3}
-API_EPOCHS = 5
+API_EPOCHS = 2
 
 
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=_waived)
