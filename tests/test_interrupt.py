@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import pytest
 from _presets import FAST
@@ -137,12 +138,15 @@ RUNS = {
         "max_epochs=100_000)), normalization_grid(), cv=2, n_jobs=2).fit(X, y)"
     ),
 }
-REPORT = """
+#: One way of running, in the process that runs them all one after another:
+#: it announces itself, trains until the test's Ctrl-C, and says what it got.
+SCENARIO = """
+print("SCENARIO {name}", flush=True)
 try:
     {run}
-    print("RETURNED NORMALLY")
+    print("RESULT {name}: RETURNED NORMALLY", flush=True)
 except KeyboardInterrupt:
-    print("KEYBOARDINTERRUPT", [k for k in vars(net) if k.endswith("_")])
+    print("RESULT {name}: KEYBOARDINTERRUPT", [k for k in vars(net) if k.endswith("_")])
 """
 
 
@@ -153,35 +157,49 @@ def _sigint_live() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def _interrupt(args, cwd, timeout=120) -> subprocess.CompletedProcess:
+def _interrupt(args, cwd, marker=None, timeout=300) -> subprocess.CompletedProcess:
+    """Run ``args`` and send it a SIGINT once it prints ``TRAINING``: once, or
+    (with ``marker``) once after each line that starts with ``marker``. Its
+    ``stdout`` holds both streams, without the ``TRAINING`` lines."""
     proc = subprocess.Popen(
         args,
         cwd=cwd,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         preexec_fn=_sigint_live,
     )
-    lines = []
-    for line in proc.stdout:  # wait until it trains
-        lines.append(line)
-        if "TRAINING" in line:
-            break
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=timeout)
-    return subprocess.CompletedProcess(args, proc.returncode, "".join(lines) + out, err)
+    watchdog = threading.Timer(timeout, proc.kill)  # a run that never stops
+    watchdog.start()
+    lines, armed = [], marker is None
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if marker is not None and line.startswith(marker):
+                armed = True
+            elif armed and "TRAINING" in line:
+                proc.send_signal(signal.SIGINT)
+                armed = False
+        proc.wait()
+    finally:
+        watchdog.cancel()
+    out = "".join(line for line in lines if "TRAINING" not in line)
+    return subprocess.CompletedProcess(args, proc.returncode, out, "")
 
 
-@pytest.mark.parametrize("where", sorted(RUNS))
-def test_ctrl_c_raises_keyboard_interrupt_and_leaves_nothing_fitted(where, tmp_path):
+def test_ctrl_c_raises_keyboard_interrupt_and_leaves_nothing_fitted(tmp_path):
+    """Each way of training in ``RUNS``, one after another in one process (one
+    start-up instead of four), gets a Ctrl-C once it trains."""
     tests = os.path.dirname(os.path.abspath(__file__))
-    script = SETUP.format(tests=tests) + REPORT.format(
-        run=textwrap.indent(RUNS[where], "    ").strip()
+    script = SETUP.format(tests=tests) + "".join(
+        SCENARIO.format(name=where, run=textwrap.indent(run, "    ").strip())
+        for where, run in RUNS.items()
     )
-    done = _interrupt([sys.executable, "-c", script], cwd=tmp_path)
-    assert "KEYBOARDINTERRUPT []" in done.stdout, done.stdout + done.stderr
-    assert "RETURNED NORMALLY" not in done.stdout
+    done = _interrupt([sys.executable, "-c", script], tmp_path, marker="SCENARIO")
+    for where in RUNS:
+        assert f"RESULT {where}: KEYBOARDINTERRUPT []" in done.stdout, done.stdout
+    assert "RETURNED NORMALLY" not in done.stdout, done.stdout
 
 
 def test_ctrl_c_stops_the_command_with_exit_130_and_no_report(tmp_path):
@@ -198,11 +216,8 @@ def test_ctrl_c_stops_the_command_with_exit_130_and_no_report(tmp_path):
         " '--no-progress', '--out', 'report']))\n"
     )
     done = _interrupt([sys.executable, "-c", script], cwd=tmp_path)
-    assert done.returncode == 130, done.stderr
-    assert (
-        done.stderr.strip()
-        .splitlines()[-1]
-        .endswith("interrupted; no report was written")
-    )
-    assert "Traceback" not in done.stderr
+    assert done.returncode == 130, done.stdout
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.endswith("interrupted; no report was written"), done.stdout
+    assert "Traceback" not in done.stdout
     assert list(tmp_path.iterdir()) == []
