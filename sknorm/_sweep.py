@@ -588,9 +588,10 @@ class SweepResult:
     failures: dict = field(default_factory=dict)
 
     @property
-    def best_estimator(self) -> BaseEstimator:
-        """The best pipeline, refit on all the data (``search.best_estimator_``)."""
-        return self.search.best_estimator_
+    def best_estimator(self) -> BaseEstimator | None:
+        """The best pipeline, refit on all the data (``search.best_estimator_``;
+        None with ``sweep(refit=False)``)."""
+        return getattr(self.search, "best_estimator_", None)
 
     @property
     def best_params(self) -> dict:
@@ -605,17 +606,23 @@ class SweepResult:
         return getattr(self.search, "ensemble_estimator_", None)
 
     @property
-    def model(self) -> BaseEstimator:
+    def model(self) -> BaseEstimator | None:
         """The model to keep: with ``sweep(ensemble=k)``, the ensemble when
         its mean CV score is above the best candidate's (the two are scored
         on the same folds, and picked on them, so both are as optimistic),
         else the best candidate refit on all the data (``best_estimator``)."""
-        scored = self.ensemble_score
         ensemble = self.ensemble
-        if scored is None or ensemble is None:
-            return self.best_estimator
-        best = float(self.search.best_score_)
-        return ensemble if scored["mean_score"] > best else self.best_estimator
+        if ensemble is not None and self._ensemble_wins():
+            return ensemble
+        return self.best_estimator
+
+    def _ensemble_wins(self) -> bool:
+        """Whether the ensemble's mean CV score is above the best candidate's
+        (False without an ensemble score)."""
+        scored = self.ensemble_score
+        if scored is None:
+            return False
+        return scored["mean_score"] > float(self.search.best_score_)
 
     @property
     def ensemble_score(self) -> dict | None:
@@ -760,6 +767,7 @@ def _build_search(
     net_params,
     engine="grid",
     ensemble=0,
+    refit=True,
 ):
     """The unfitted search: the task's estimator, seeded, over the grid."""
     estimator_class = (
@@ -783,7 +791,7 @@ def _build_search(
         cv=_splitter(cv, y, task, random_state),
         scoring=scoring,
         n_jobs=n_jobs,
-        refit=True,
+        refit=refit,
         return_train_score=False,
         **({"ensemble": ensemble} if packed else {}),
     )
@@ -793,7 +801,8 @@ def _n_fits(search, X, y, curves: bool) -> int:
     """Candidates x folds, the refit and, with curves, one fit per candidate."""
     n_candidates = len(ParameterGrid(search.param_grid))
     n_splits = search.cv.get_n_splits(X, y)
-    return n_candidates * n_splits + 1 + (n_candidates if curves else 0)
+    refit = 1 if search.refit else 0
+    return n_candidates * n_splits + refit + (n_candidates if curves else 0)
 
 
 def _fit_search(search, X, y, advance, progress: bool, sample_weight=None) -> None:
@@ -814,7 +823,8 @@ def _fit_search(search, X, y, advance, progress: bool, sample_weight=None) -> No
             whole.top_up(len(search.cv_results_["params"]) * n_splits)
         else:
             search.fit(X, y, **fit_params)
-    advance(1)  # the refit
+    if search.refit:
+        advance(1)
 
 
 class _WholeFits:
@@ -860,6 +870,7 @@ def sweep(
     engine: str = "packed",
     sample_weight=None,
     ensemble: int = 0,
+    refit: bool = True,
     **net_params,
 ) -> SweepResult:
     """Cross-validate every input scaling x hidden norm combination.
@@ -933,7 +944,8 @@ def sweep(
         with ``backend="dask"`` uses the current client.
     progress : bool, default=False
         Show a tqdm bar on stderr (needs ``pip install 'sknorm[report]'``). It
-        counts fits: candidates x folds, the refit of the best candidate and,
+        counts fits: candidates x folds, the refit of the best candidate (with
+        ``refit``) and,
         with the grid engine, one curve fit per candidate. The grid engine's
         search part advances in this process each time a group of candidates
         (as many as there are parallel workers) has finished all its folds,
@@ -965,6 +977,11 @@ def sweep(
         candidate's refit, and the other ``k - 1`` in one packed run): the
         result's ``ensemble`` and ``ensemble_score`` (see
         :class:`SweepResult`, :class:`PackedSearchCV`).
+    refit : bool, default=True
+        Refit the best candidate (and, with ``ensemble``, the averaged ones)
+        on all the data. False when only the scores are wanted: the
+        result's ``best_estimator``, ``ensemble`` and ``model`` are then None
+        (the table, the curves and ``ensemble_score`` are the same).
     **net_params
         Estimator parameters, e.g. ``max_epochs=30``,
         ``hidden_layer_sizes=(64, 64)``. The networks are the estimator's
@@ -1034,6 +1051,7 @@ def sweep(
         net_params=net_params,
         engine=engine,
         ensemble=ensemble,
+        refit=refit,
     )
     scoring_name = _scoring_name(scoring, task)
     with _backend(backend, scheduler):

@@ -30,6 +30,7 @@ import pandas as pd
 import sklearn
 import skorch
 import torch
+from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer
 from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import get_scorer_names
@@ -617,9 +618,16 @@ def _treatment(scaler, name: str, kind: str) -> str:
     return _category_treatment(encoder, name)
 
 
-def _columns_section(result, left_out) -> list[str]:
+def _best_scaler(result, X, y):
+    """The best candidate's scaling step fitted on all the rows: what the
+    report's Columns section reads. (The command writes no model, so the
+    sweep refits no network: only this step is fitted again.)"""
+    pipe = clone(result.search.estimator).set_params(**result.best_params)
+    return pipe[:-1].fit(X, y).named_steps[SCALE_STEP]
+
+
+def _columns_section(scaler, left_out) -> list[str]:
     """Report lines: how the best pipeline's scaler treated each column."""
-    scaler = result.best_estimator.named_steps[SCALE_STEP]
     if not isinstance(scaler, TabularScaler):
         return []
     lines = [
@@ -668,7 +676,7 @@ def _failures_section(result) -> list[str]:
 
 
 def _report(
-    result, *, out: Path, description, left_out, command, settings, elapsed
+    result, *, out: Path, description, left_out, command, settings, elapsed, scaler
 ) -> str:
     cv = result.search.cv
     lines = [
@@ -676,14 +684,14 @@ def _report(
         "",
         f"- **Data set:** {description}",
         f"- **Task:** {result.task} ({_md(result.task_reason)}) with "
-        f"`{type(result.best_estimator[-1]).__name__}`, {settings}",
+        f"`{type(result.search.estimator[-1]).__name__}`, {settings}",
         f"- **Cross-validation:** `{cv!r}`, scoring {result.scoring}",
         f"- **Command:** {_code(command)}",
         f"- **Version:** {_versions()}",
         f"- **Run time:** {elapsed:.1f} s",
-        f"- **Best candidate:** {_best_line(result)}; refit on all the data",
+        f"- **Best candidate:** {_best_line(result)}",
         *(
-            [f"- **Ensemble:** {_ensemble_line(result)}; fitted on all the data"]
+            [f"- **Ensemble:** {_ensemble_line(result)}"]
             if result.ensemble_score is not None
             else []
         ),
@@ -697,7 +705,7 @@ def _report(
         "",
         "![Mean CV score by input scaling and hidden norm](heatmap.png)",
         "",
-        *_columns_section(result, left_out),
+        *_columns_section(scaler, left_out),
         *_failures_section(result),
     ]
     if result.curves is not None:
@@ -846,6 +854,7 @@ def _run(args, X, y):
             hidden_layer_sizes=args.hidden,
             batch_size=args.batch_size,
             ensemble=args.ensemble or 0,
+            refit=False,  # the command writes no model
         )
     except ImportError as exc:
         raise InputError(str(exc)) from None
@@ -869,7 +878,7 @@ def _print_results(result, args, elapsed: float) -> None:
 def _ensemble_line(result) -> str:
     summary = result.ensemble_score
     members = ", ".join(f"{scaling}/{norm}" for scaling, norm in summary["candidates"])
-    better = result.model is result.ensemble
+    better = result._ensemble_wins()
     return (
         f"average of {members} ({result.scoring} {summary['mean_score']:.4f} "
         f"± {summary['std_score']:.4f}, same folds; "
@@ -971,6 +980,7 @@ def _run_sweep(args, command: str) -> int:
         command=command,
         settings=_settings(args),
         elapsed=elapsed,
+        scaler=_best_scaler(result, X, y),
     )
     print(f"Wrote {', '.join(written)} to {args.out}/")
     return 0

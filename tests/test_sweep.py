@@ -470,6 +470,35 @@ def test_sweep_plot_returns_figures(result):
         plt.close(curves)
 
 
+def test_sweep_without_refit_scores_the_same_and_fits_no_model(result, cancer150):
+    # The module's result refits; without it the search and the curves are
+    # the same runs, and there is no fitted model to hand back.
+    X, y = cancer150
+    bare = sweep(X, y, cv=3, refit=False, **FAST)
+    assert bare.search.refit is False
+    assert bare.best_estimator is None and bare.model is None
+    assert not hasattr(bare.search, "best_estimator_")
+    assert bare.best_params == result.best_params
+    assert_allclose(bare.table["mean_score"], result.table["mean_score"])
+    assert len(bare.curves) == len(result.curves)
+
+
+def test_sweep_without_refit_on_the_grid_engine(cancer150):
+    X, y = cancer150
+    grid = {"scalings": ["standard"], "norms": ["none", "layer"], "cv": 2}
+    bare = sweep(X, y, **grid, refit=False, engine="grid", curves=False, **FAST)
+    assert bare.search.refit is False and bare.best_estimator is None
+    assert len(bare.table) == 2 and bare.best_params
+
+
+def test_sweep_without_refit_still_scores_the_ensemble(cancer150):
+    X, y = cancer150
+    bare = sweep(X, y, cv=2, refit=False, ensemble=2, curves=False, **FAST)
+    assert bare.ensemble is None and bare.model is None
+    assert len(bare.ensemble_score["candidates"]) == 2
+    assert np.isfinite(bare.ensemble_score["mean_score"])
+
+
 # -- progress and backends ----------------------------------------------------------
 def test_sweep_progress_bar_counts_every_fit(cancer150, capsys):
     pytest.importorskip("tqdm")
