@@ -224,7 +224,7 @@ def _add_sweep_arguments(group) -> None:
         default=None,
         metavar="K",
         help="also score the average of the K best candidates on the same folds "
-        "and fit it (packed engine)",
+        "(packed engine)",
     )
     group.add_argument(
         "--early-stopping",
