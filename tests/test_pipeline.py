@@ -223,8 +223,10 @@ def test_search_results_are_bitwise_identical_across_n_jobs(
 def test_the_whole_family_of_norms_in_one_grid(cancer):
     """Every norm and every scaling through GridSearchCV on real data."""
     X, y = cancer
+    # 6 epochs at lr 1e-2 (best 0.968) learn as well as 15 at 1e-3 (0.965)
+    # in half the time: 98 fits
     pipe = make_norm_pipeline(
-        NormMLPClassifier((16, 16), max_epochs=15, random_state=0)
+        NormMLPClassifier((16, 16), max_epochs=6, lr=1e-2, random_state=0)
     )
     grid = normalization_grid(scalings=SCALINGS, norms=list(NORMS))
     search = GridSearchCV(pipe, grid, cv=2, n_jobs=1, error_score="raise").fit(X, y)
