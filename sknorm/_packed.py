@@ -1371,17 +1371,16 @@ def train_packed(
     learning rate and weight decay. A member whose batch loss is not finite is
     marked failed and frozen; one that early-stops is frozen; the others go on.
 
-    The members are split among ``n_threads`` workers (by norm group, in
-    equal shares of the work: a PLR member counts for about 20 plain ones),
-    each a Python thread that trains its share as one packed stack with one
-    torch thread. Torch releases the GIL inside its kernels, so the workers'
-    stacked products run on
-    separate cores; unlike torch's own OpenMP threads, which wait on each other
-    at every op (on a busy machine, spinning), a worker that loses its core
-    only slows itself. Every op is per member, so a member's run depends on
-    its worker only through rounding (kernels block a stack differently
-    for different sizes: about 1e-8 relative on the losses); the same
-    ``n_threads`` gives the same run.
+    The members are split among ``n_threads`` workers (by norm group, in equal
+    shares of the work: a PLR member counts for about 20 plain ones), each a
+    Python thread that trains its share as one packed stack with one torch
+    thread. Torch releases the GIL inside its kernels, so the workers' stacked
+    products run on separate cores; unlike torch's own OpenMP threads, which
+    wait on each other at every op (on a busy machine, spinning), a worker that
+    loses its core only slows itself. Every op is per member, so a member's run
+    depends on its worker only through rounding (kernels block a stack
+    differently for different sizes: about 1e-8 relative on the losses); the
+    same ``n_threads`` gives the same run.
 
     Parameters
     ----------

@@ -945,13 +945,12 @@ def sweep(
     progress : bool, default=False
         Show a tqdm bar on stderr (needs ``pip install 'sknorm[report]'``). It
         counts fits: candidates x folds, the refit of the best candidate (with
-        ``refit``) and,
-        with the grid engine, one curve fit per candidate. The grid engine's
-        search part advances in this process each time a group of candidates
-        (as many as there are parallel workers) has finished all its folds,
-        the curve part after each fit; the packed engine's as its members
-        finish their epochs (a member's epoch is ``1 / max_epochs`` of a fit;
-        one that stops early counts as done).
+        ``refit``) and, with the grid engine, one curve fit per candidate. The
+        grid engine's search part advances in this process each time a group of
+        candidates (as many as there are parallel workers) has finished all its
+        folds, the curve part after each fit; the packed engine's as its
+        members finish their epochs (a member's epoch is ``1 / max_epochs`` of
+        a fit; one that stops early counts as done).
     curves : bool, default=True
         Record the training curves: with ``engine="grid"`` one extra fit per
         candidate on 80% of the data; with ``engine="packed"`` from the
