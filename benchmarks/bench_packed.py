@@ -22,7 +22,9 @@ Run from the repository root::
    whole process, Python start-up and imports included.
 4. ``sknorm.sweep(X, y)`` as a user calls it on breast cancer: the estimator's
    defaults (early stopping, up to 300 epochs), curves included, with each
-   engine (the grid engine fits the curves separately, one fit per candidate).
+   engine (the grid engine fits the curves separately, one fit per candidate;
+   the packed engine also scores and refits its default ensemble of the three
+   best, which the grid engine leaves out).
 5. A large set: ``make_classification(50_000, 50)``, the same 3 x 3 x 5 sweep
    with batch 256 and 3 epochs; packed against ``GridSearchCV(n_jobs=1)``, each
    in a fresh process, with its peak resident memory and how far it grew

@@ -16,20 +16,20 @@ Each model brings its own preprocessing, as a user would:
 
 * ``sknorm_default``: ``make_norm_pipeline(NormMLPClassifier/Regressor(
   random_state=seed))``; its ``TabularScaler`` takes the raw table;
-* ``sknorm_sweep_best``: ``sknorm.sweep(X_train, y_train, cv=3,
-  curves=False, random_state=seed)`` over its default grid (4 scalings x 3
-  norms), then
-  ``best_estimator`` (refit on all training rows) on the test rows;
-* ``sknorm_sweep_3x3``: the same sweep over the grid before "plr" joined the
-  defaults, scalings none, minmax and standard (what ``DEFAULT_SCALINGS``
-  is measured by);
-* ``sknorm_sweep_ensemble``: the same sweep with ``ensemble=3``, then
-  ``result.ensemble`` (the three best candidates refit on all training rows,
-  averaged) on the test rows;
-* ``sknorm_sweep_model`` (only with ``--models``): the same sweep with
-  ``ensemble=3``, then ``result.model``: the ensemble when its CV score is
-  above the best candidate's, else the best candidate (what the sweep would
-  have a user keep);
+* ``sknorm_sweep_model``: ``sknorm.sweep(X_train, y_train, cv=3,
+  curves=False, random_state=seed)`` as it comes: its default grid (4
+  scalings x 3 norms), packed engine, ``ensemble="auto"`` (the three best
+  candidates averaged), then ``result.model`` on the test rows: the ensemble
+  when its CV score is above the best candidate's, else the best candidate
+  (the model the sweep has a user keep);
+* ``sknorm_sweep_best``: the same sweep with ``ensemble=0``, then
+  ``best_estimator`` (the best candidate alone, refit on all training rows);
+* ``sknorm_sweep_ensemble``: the default sweep's ``result.ensemble`` (the
+  three best candidates refit on all training rows, averaged), whether or
+  not it scored above the best candidate;
+* ``sknorm_sweep_3x3``: the best candidate (``ensemble=0``) of the sweep over
+  the grid before "plr" joined the defaults, scalings none, minmax and
+  standard (what ``DEFAULT_SCALINGS`` is measured by);
 * ``sknorm_sweep_dropout3`` (only with ``--models``): the sweep best with
   ``dropout=0.3`` on every candidate, the estimators' default (the sweep's
   own is 0.0);
@@ -83,9 +83,10 @@ from sknorm import NormMLPClassifier, NormMLPRegressor, make_norm_pipeline
 RESULTS = Path(__file__).resolve().parent / "results"
 MODELS = (
     "sknorm_default",
+    "sknorm_sweep_model",
     "sknorm_sweep_best",
-    "sknorm_sweep_3x3",
     "sknorm_sweep_ensemble",
+    "sknorm_sweep_3x3",
     "sklearn_mlp_standard",
     "sklearn_mlp_minmax",
     "hgb",
@@ -93,7 +94,7 @@ MODELS = (
     "tabm_d",
 )
 #: Rows only on request (``--models``), for the studies the README cites.
-EXTRA_MODELS = ("sknorm_sweep_model", "sknorm_sweep_dropout3")
+EXTRA_MODELS = ("sknorm_sweep_dropout3",)
 PYTABKIT = {"realmlp_td", "tabm_d"}
 NOT_YET = "not yet"
 SKIPPED = "skipped (slow)"
@@ -154,7 +155,8 @@ def fit_model(name, task, X, y, seed, quick):
         if name in ("sknorm_sweep_ensemble", "sknorm_sweep_model"):
             if not _sweep_has_ensemble():
                 raise NotYet
-            options["ensemble"] = 2 if quick else 3
+        elif _sweep_has_ensemble():  # the best candidate alone
+            options["ensemble"] = 0
         result = sknorm.sweep(
             X, y, curves=False, random_state=seed, task=task, **options
         )
@@ -307,16 +309,18 @@ def _cell(group: pd.DataFrame, n_seeds: int) -> str:
 
 
 #: The issue's bar (#14): (sknorm row, rival, on how many sets it must hold).
+#: The sweep's result is the model it has a user keep; the best candidate
+#: alone is held to the same bar, for the record.
 BAR = (
+    ("sknorm_sweep_model", "sklearn_mlp_standard", "every"),
+    ("sknorm_sweep_model", "sklearn_mlp_minmax", "every"),
+    ("sknorm_sweep_model", "realmlp_td", "most"),
+    ("sknorm_default", "sklearn_mlp_standard", "every"),
     ("sknorm_sweep_best", "sklearn_mlp_standard", "every"),
     ("sknorm_sweep_best", "sklearn_mlp_minmax", "every"),
     ("sknorm_sweep_best", "realmlp_td", "most"),
-    ("sknorm_default", "sklearn_mlp_standard", "every"),
-    ("sknorm_sweep_best", "hgb", "-"),
+    ("sknorm_sweep_model", "hgb", "-"),
     ("sknorm_sweep_ensemble", "hgb", "-"),
-    # only in runs with --models sknorm_sweep_model: the model the sweep keeps
-    ("sknorm_sweep_model", "sklearn_mlp_standard", "every"),
-    ("sknorm_sweep_model", "realmlp_td", "most"),
 )
 
 

@@ -62,6 +62,11 @@ __all__ = ["SweepResult", "sweep"]
 TASKS = ("auto", "classification", "regression")
 #: The search engines of :func:`sweep`.
 ENGINES = ("grid", "packed")
+
+#: How many of the best candidates ``sweep(ensemble="auto")`` averages with
+#: the packed engine: 3 held on all 11 sets of ``benchmarks/bench_quality.py``
+#: (the README's "Quality"), where the best candidate alone lost one.
+AUTO_ENSEMBLE = 3
 _REGRESSION_TARGETS = ("continuous", "continuous-multioutput")
 #: The loss the curves measure, by task.
 LOSSES = {"classification": "log loss", "regression": "mean squared error"}
@@ -574,8 +579,9 @@ class SweepResult:
         ``"TrainingDivergedError: Training diverged: ..."``.
 
     The fitted models are properties: ``best_estimator`` (the best
-    candidate refit on all the data), ``ensemble`` (with ``sweep(ensemble=k)``)
-    and ``model``, the one of the two with the higher CV score.
+    candidate refit on all the data), ``ensemble`` (the ``k`` best averaged;
+    by default with the packed engine, see ``sweep(ensemble=...)``) and
+    ``model``, the one of the two with the higher CV score: the one to keep.
     """
 
     search: GridSearchCV
@@ -600,14 +606,15 @@ class SweepResult:
 
     @property
     def ensemble(self) -> BaseEstimator | None:
-        """With ``sweep(ensemble=k)``: the average of the ``k`` best candidates
-        fitted on all the data (soft-voting ``VotingClassifier`` or
-        ``VotingRegressor``), else None."""
+        """The average of the ``k`` best candidates fitted on all the data
+        (soft-voting ``VotingClassifier`` or ``VotingRegressor``; the packed
+        engine's default, ``k=3``), or None (``ensemble=0``, the grid engine,
+        ``refit=False``)."""
         return getattr(self.search, "ensemble_estimator_", None)
 
     @property
     def model(self) -> BaseEstimator | None:
-        """The model to keep: with ``sweep(ensemble=k)``, the ensemble when
+        """The model to keep: the ensemble (when there is one) when
         its mean CV score is above the best candidate's (the two are scored
         on the same folds, and picked on them, so both are as optimistic),
         else the best candidate refit on all the data (``best_estimator``)."""
@@ -626,7 +633,7 @@ class SweepResult:
 
     @property
     def ensemble_score(self) -> dict | None:
-        """With ``sweep(ensemble=k)``: ``{"candidates": [(scaling, norm),
+        """With an ensemble: ``{"candidates": [(scaling, norm),
         ...], "mean_score": ..., "std_score": ...}``, the average's score on
         the same CV folds as ``table``, else None."""
         if not hasattr(self.search, "ensemble_scores_"):
@@ -766,7 +773,7 @@ def _build_search(
     y,
     net_params,
     engine="grid",
-    ensemble=0,
+    ensemble: int | str = 0,
     refit=True,
 ):
     """The unfitted search: the task's estimator, seeded, over the grid."""
@@ -778,6 +785,13 @@ def _build_search(
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
     packed = engine == "packed"
+    grid = normalization_grid(scalings, norms)
+    if ensemble == "auto":
+        n_candidates = len(ParameterGrid(grid))
+        ensemble = min(AUTO_ENSEMBLE, n_candidates) if packed else 0
+        ensemble = ensemble if ensemble >= 2 else 0
+    elif not isinstance(ensemble, Integral) or ensemble < 0:
+        raise ValueError(f"ensemble must be 'auto' or an int >= 0, got {ensemble!r}.")
     if ensemble and not packed:
         warnings.warn(
             "sweep(ensemble=...) needs engine='packed' (the grid engine would "
@@ -787,7 +801,7 @@ def _build_search(
         )
     return (_PackedSweepSearchCV if packed else _SweepSearchCV)(
         make_norm_pipeline(estimator),
-        normalization_grid(scalings, norms),
+        grid,
         cv=_splitter(cv, y, task, random_state),
         scoring=scoring,
         n_jobs=n_jobs,
@@ -869,19 +883,21 @@ def sweep(
     curves: bool = True,
     engine: str = "packed",
     sample_weight=None,
-    ensemble: int = 0,
+    ensemble: int | str = "auto",
     refit: bool = True,
     **net_params,
 ) -> SweepResult:
     """Cross-validate every input scaling x hidden norm combination.
 
     Picks :class:`NormMLPClassifier` or :class:`NormMLPRegressor` from ``y``,
-    puts it in :func:`make_norm_pipeline` and runs
-    :class:`~sklearn.model_selection.GridSearchCV` over
-    :func:`normalization_grid` ``(scalings, norms)``, refitting the best
-    candidate on all the data. With ``curves=True`` each candidate is then fit
-    once more on 80% of the data to record its training and validation loss
-    after every epoch.
+    puts it in :func:`make_norm_pipeline` and cross-validates it over
+    :func:`normalization_grid` ``(scalings, norms)`` with
+    :class:`PackedSearchCV` (every candidate and fold trained at once; or
+    :class:`~sklearn.model_selection.GridSearchCV` with ``engine="grid"``),
+    then refits on all the data the best candidate and the average of the
+    three best (``result.model`` is whichever scored higher on the same
+    folds). The training curves come from the same run (with the grid
+    engine, from one more fit per candidate on 80% of the data).
 
     Parameters
     ----------
@@ -969,13 +985,19 @@ def sweep(
         every network's ``fit`` and to every CV score, so both are weighted;
         the grid engine runs (the packed one takes no weights). The curve fits
         train with the weights; their losses are unweighted.
-    ensemble : int, default=0
+    ensemble : int or "auto", default="auto"
         With ``k >= 2`` (packed engine): also the average of the ``k`` best
         candidates, scored on the same folds from the members' held-out
         predictions (no more training) and fitted on all the data (the best
         candidate's refit, and the other ``k - 1`` in one packed run): the
-        result's ``ensemble`` and ``ensemble_score`` (see
-        :class:`SweepResult`, :class:`PackedSearchCV`).
+        result's ``ensemble`` and ``ensemble_score``, and ``model`` is the
+        ensemble when its CV score is above the best candidate's (see
+        :class:`SweepResult`, :class:`PackedSearchCV`). "auto": 3 (at most
+        the number of candidates) with the packed engine, none with the grid
+        one, which would need ``k x cv`` more fits to score it; measured in
+        ``benchmarks/bench_quality.py``, the model it picks held against
+        scikit-learn's MLP on every set where the best candidate alone did
+        not. 0: no ensemble (the refit is then the best candidate's alone).
     refit : bool, default=True
         Refit the best candidate (and, with ``ensemble``, the averaged ones)
         on all the data. False when only the scores are wanted: the

@@ -98,6 +98,14 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _ensemble_size(text: str) -> int | str:
+    """0 (no ensemble), an integer >= 2, or "auto" (sweep's default)."""
+    text = text.strip()
+    if text == "auto":
+        return text
+    return 0 if text == "0" else _at_least(2)(text)
+
+
 def _at_least(minimum: int):
     def parse(text: str) -> int:
         try:
@@ -220,11 +228,11 @@ def _add_sweep_arguments(group) -> None:
     group.add_argument("--lr", type=_positive, default=1e-3, help="learning rate")
     group.add_argument(
         "--ensemble",
-        type=_at_least(2),
-        default=None,
+        type=_ensemble_size,
+        default="auto",
         metavar="K",
-        help="also score the average of the K best candidates on the same folds "
-        "(packed engine)",
+        help="score the average of the K best candidates on the same folds "
+        "(packed engine; default: 3, as sweep() does; 0: none)",
     )
     group.add_argument(
         "--early-stopping",
@@ -853,7 +861,7 @@ def _run(args, X, y):
             max_epochs=args.epochs,
             hidden_layer_sizes=args.hidden,
             batch_size=args.batch_size,
-            ensemble=args.ensemble or 0,
+            ensemble=args.ensemble,
             refit=False,  # the command writes no model
         )
     except ImportError as exc:
@@ -882,7 +890,11 @@ def _ensemble_line(result) -> str:
     return (
         f"average of {members} ({result.scoring} {summary['mean_score']:.4f} "
         f"± {summary['std_score']:.4f}, same folds; "
-        + ("above the best candidate: result.model" if better else "not above it")
+        + (
+            "above the best candidate: sweep() would return it"
+            if better
+            else "not above the best candidate"
+        )
         + ")"
     )
 

@@ -52,7 +52,7 @@ QUICK_RUNS = {
     ),
     "bench_quality.py": (
         ["--quick"],
-        ["| set | sknorm_default | sknorm_sweep_best |", "**mean rank**"],
+        ["| set | sknorm_default | sknorm_sweep_model |", "**mean rank**"],
     ),
     "bench_defaults.py": (
         ["--quick"],

@@ -264,3 +264,17 @@ def test_cli_ensemble_prints_and_reports_the_average(tmp_path, capsys):
     assert main([*args, "--ensemble", "2", "--out", str(out)]) == 0
     assert "Ensemble: average of " in capsys.readouterr().out
     assert "**Ensemble:**" in (out / "report.md").read_text()
+
+
+def test_cli_scores_the_three_best_averaged_unless_told_not_to(tmp_path, capsys):
+    args = ["sweep", *TINY, "--scalings", "standard", "--norms", "none,batch,layer"]
+    args += ["--no-curves"]
+    assert main([*args, "--out", str(tmp_path / "a")]) == 0
+    line = next(
+        x for x in capsys.readouterr().out.splitlines() if x.startswith("Ensemble:")
+    )
+    assert line.count("/") == 3  # three scaling/norm pairs
+    assert main([*args, "--ensemble", "0", "--out", str(tmp_path / "b")]) == 0
+    assert "Ensemble:" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([*args, "--ensemble", "1"])

@@ -689,6 +689,37 @@ def test_sweep_ensemble_needs_the_packed_engine(iris):
     assert result.model is result.best_estimator
 
 
+def test_sweep_averages_the_three_best_by_default_on_the_packed_engine(iris):
+    X, y = iris
+    tiny = {"cv": 2, "max_epochs": 1, "hidden_layer_sizes": (4,), "curves": False}
+    result = sweep(
+        X, y, scalings=["standard", "minmax"], norms=["none", "layer"], **tiny
+    )
+    assert len(result.ensemble_score["candidates"]) == 3
+    assert len(result.ensemble.estimators_) == 3
+    expected = result.ensemble if result._ensemble_wins() else result.best_estimator
+    assert result.model is expected
+    # two candidates: both averaged; one: nothing to average
+    two = sweep(X, y, scalings=["standard"], norms=["none", "layer"], **tiny)
+    assert len(two.ensemble_score["candidates"]) == 2
+    one = sweep(X, y, scalings=["standard"], norms=["none"], **tiny)
+    assert one.ensemble is None and one.model is one.best_estimator
+    off = sweep(
+        X, y, scalings=["standard"], norms=["none", "layer"], ensemble=0, **tiny
+    )
+    assert off.ensemble_score is None and off.model is off.best_estimator
+    with warnings.catch_warnings(record=True) as caught:  # the grid engine: none,
+        warnings.simplefilter("always")  # and no warning about it
+        grid = sweep(
+            X, y, scalings=["standard"], norms=["none", "layer"], engine="grid", **tiny
+        )
+    assert not [w for w in caught if "ensemble" in str(w.message)]
+    assert grid.ensemble_score is None and grid.model is grid.best_estimator
+    for bad in ("three", -1, 2.5):
+        with pytest.raises(ValueError, match="ensemble must be 'auto' or an int"):
+            sweep(X, y, scalings=["standard"], ensemble=bad, **tiny)
+
+
 @pytest.mark.parametrize("engine", ["packed", "grid"])
 def test_sweep_learned_scalings_are_named_and_run_on_either_engine(cancer150, engine):
     X, y = cancer150
