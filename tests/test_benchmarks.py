@@ -30,7 +30,7 @@ QUICK_RUNS = {
         ["--quick"],
         [
             "| way | wall s | cpu s (this process) | vs packed | best CV score |",
-            "| members | packed wall s | cpu s | vs 9 candidates |",
+            "| members | packed wall s (median) | cpu s | vs 9 candidates |",
             "| command | wall s (whole process) | search s (printed) | wrote |",
             "| sweep(X, y) engine | wall s | best | best CV score |",
             "| way | wall s | peak RSS MB | growth MB (x data) | best CV |",

@@ -28,6 +28,7 @@ from sknorm._packed import (
     PackedMLP,
     _deal,
     _is_weight,
+    _PackedNorm,
     _work,
     seeded_member,
     train_packed,
@@ -149,6 +150,43 @@ def test_packed_forward_matches_each_member_for_every_norm():
         for j, i in enumerate(packed.order):
             expected = members[i].train(train)(X[j])
             assert_allclose(out[j].detach(), expected.detach(), atol=1e-6)
+
+
+@pytest.mark.parametrize("norm", ["ghost", "batch_renorm"])
+@pytest.mark.parametrize("rows", [32, 30, 31])
+def test_full_batches_of_ghost_and_renorm_match_each_member(norm, rows, monkeypatch):
+    """With every member's batch full, ghost batch norm and batch renorm take
+    torch's batch-norm kernel (ghost's 32 and 30 rows: 4 and 3 equal virtual
+    batches of 8 and 10); ghost's 31 rows (3 unequal ones) the one-hot path.
+    Outputs, input gradients and running statistics match each member's own
+    layer over three steps (renorm's limits move: warm-up of 2 steps)."""
+    options = {"virtual_batch_size": 8, "warmup_steps": 2, "rmax": 1.5, "dmax": 0.5}
+    members = [MLP(5, 3, (8, 8), norm=norm, norm_params=options) for _ in range(3)]
+    packed = PackedMLP(members).train()
+    calls = []
+    full = _PackedNorm._full_batch_forward
+    monkeypatch.setattr(
+        _PackedNorm,
+        "_full_batch_forward",
+        lambda self, h, chunks: calls.append(chunks) or full(self, h, chunks),
+    )
+    for _ in range(3):
+        X = torch.randn(len(members), rows, 5, requires_grad=True)
+        out = packed(X)
+        out.pow(2).sum().backward()
+        for j, i in enumerate(packed.order):
+            x = X[j].detach().requires_grad_()
+            expected = members[i].train()(x)
+            expected.pow(2).sum().backward()
+            assert_allclose(out[j].detach(), expected.detach(), atol=1e-5)
+            assert_allclose(X.grad[j], x.grad, atol=1e-4)
+    states = packed.member_state_dicts()
+    for j, i in enumerate(packed.order):
+        for name, value in members[i].state_dict().items():
+            if "running" in name or "tracked" in name:
+                assert_allclose(states[j][name], value, rtol=1e-5, atol=1e-7)
+    unequal = norm == "ghost" and rows == 31  # renorm: always one batch
+    assert len(calls) == (0 if unequal else 6)  # 2 norms x 3 steps
 
 
 @pytest.mark.parametrize("lite", [False, True])
