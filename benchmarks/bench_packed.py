@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/bench_packed.py            # every table, about 3 minutes
+    python benchmarks/bench_packed.py            # every table, about 8 minutes
     python benchmarks/bench_packed.py --quick    # smoke run, seconds
 
 1. The default sweep: breast cancer (569 x 30), scalings none/minmax/standard x
@@ -18,6 +18,10 @@ Run from the repository root::
 2. Growth: the packed search over 5 scalings x 7 norms x 5 folds (175 members)
    against the 9-candidate one (45 members), default workers; the two run in
    turn three times, and each row is its median run.
+2b. Dealing (``deal``): the 3 x 3 sweep with two workers, its members dealt
+   as the engine does (each norm group to one worker whole, when that keeps
+   the work within ``WHOLE_GROUP_SLACK`` of equal shares) and in equal cuts
+   of the work (groups split across workers), in turn five times.
 3. The command end to end: ``sknorm sweep --out DIR`` (breast cancer, the
    default sweep above, curves, heatmap and report written), wall time of the
    whole process, Python start-up and imports included.
@@ -201,6 +205,37 @@ def _growth(
     return rows
 
 
+def _deal(X, y, epochs: int, hidden: tuple, folds: int, repeats: int) -> list[list]:
+    """The 3 x 3 sweep, two workers, with the members dealt as the engine
+    does (whole norm groups when the work allows) and in equal cuts of the
+    work (``WHOLE_GROUP_SLACK`` below zero), in turn ``repeats`` times: the
+    rows of the deal table (median and every run)."""
+    import sknorm._packed as engine  # the engine's own module
+
+    cv = StratifiedKFold(folds, shuffle=True, random_state=0)
+    grid = normalization_grid(SCALINGS_9, NORMS_9)
+    ways = {"whole groups (default)": engine.WHOLE_GROUP_SLACK, "equal cuts": -1.0}
+    runs: dict[str, list[float]] = {name: [] for name in ways}
+    try:
+        for _ in range(repeats):
+            for name, slack in ways.items():
+                engine.WHOLE_GROUP_SLACK = slack
+                search = PackedSearchCV(
+                    _pipeline(epochs, hidden), grid, cv=cv, refit=False, n_jobs=2
+                )
+                runs[name].append(_timed(search, X, y)[0])
+    finally:
+        engine.WHOLE_GROUP_SLACK = ways["whole groups (default)"]
+    return [
+        [
+            name,
+            f"{sorted(walls)[len(walls) // 2]:.2f}",
+            ", ".join(f"{w:.2f}" for w in walls),
+        ]
+        for name, walls in runs.items()
+    ]
+
+
 def _command(quick: bool) -> list[list]:
     """``sknorm sweep`` end to end, in a fresh process: the third table."""
     args = ["--epochs", "2", "--cv", "2", "--scalings", "standard,plr"] if quick else []
@@ -329,7 +364,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny settings")
     parser.add_argument(
         "--only",
-        default="speed,growth,command,defaults,large,ensemble,norms",
+        default="speed,growth,deal,command,defaults,large,ensemble,norms",
         help="comma-separated tables to make (default: all)",
     )
     args = parser.parse_args(argv)
@@ -350,6 +385,11 @@ def main(argv=None) -> None:
         repeats = 1 if args.quick else 3
         rows = _growth(X, y, epochs, hidden, folds, repeats)
         print(markdown_table([*header, "every run s"], rows))
+        print()
+    if "deal" in only:
+        header = ["3 x 3 sweep, two workers", "median wall s", "every run s"]
+        rows = _deal(X, y, epochs, hidden, folds, 1 if args.quick else 5)
+        print(markdown_table(header, rows))
         print()
     if "command" in only:
         header = ["command", "wall s (whole process)", "search s (printed)", "wrote"]

@@ -31,6 +31,7 @@ QUICK_RUNS = {
         [
             "| way | wall s | cpu s (this process) | vs packed | best CV score |",
             "| members | packed wall s (median) | cpu s | vs 9 candidates |",
+            "| 3 x 3 sweep, two workers | median wall s | every run s |",
             "| command | wall s (whole process) | search s (printed) | wrote |",
             "| sweep(X, y) engine | wall s | best | best CV score |",
             "| way | wall s | peak RSS MB | growth MB (x data) | best CV |",

@@ -25,6 +25,7 @@ from sklearn.utils import check_random_state
 
 from sknorm import NORMS, NormMLPClassifier, NormMLPRegressor, make_norm_pipeline
 from sknorm._packed import (
+    WHOLE_GROUP_SLACK,
     PackedMLP,
     _deal,
     _is_weight,
@@ -235,6 +236,24 @@ def test_workers_get_equal_work_not_equal_members():
     assert sorted(len(share) for share in shares) == [3, 32]
     # never an empty worker, however lopsided the work
     assert [len(s) for s in _deal(plr[:1] + plain[:2], 3)] == [1, 1, 1]
+
+
+def test_norm_groups_go_to_one_worker_whole_when_the_work_allows():
+    # none, batch and layer groups of 15: whole groups (none + layer against
+    # batch) are 6% apart by _work, so no group is split; a single group is
+    # cut in two
+    def group(norm, n):
+        return [MLP(30, 2, (64, 64), norm=norm) for _ in range(n)]
+
+    modules = group("none", 15) + group("batch", 15) + group("layer", 15)
+    shares = _deal(modules, 2)
+    norms = [{modules[i].hidden[0].norm.__class__.__name__ for i in s} for s in shares]
+    assert sorted(len(n) for n in norms) == [1, 2]  # no group in both
+    assert sorted(i for share in shares for i in share) == list(range(45))
+    work = [sum(_work(modules[i]) for i in share) for share in shares]
+    assert max(work) <= (1 + WHOLE_GROUP_SLACK) * sum(work) / 2
+    single = _deal(group("layer", 10), 2)
+    assert [len(s) for s in single] == [5, 5]
 
 
 def test_packed_member_state_round_trips_to_an_mlp():
