@@ -690,11 +690,18 @@ class SweepResult:
     def __repr__(self) -> str:
         best = self.table.iloc[0]
         scaling, norm = best[list(CANDIDATE_COLUMNS)]
-        return (
+        text = (
             f"SweepResult(task={self.task!r}, candidates={len(self.table)}, "
             f"best=(scaling={scaling!r}, norm={norm!r}), "
-            f"best_{self.scoring}={best['mean_score']:.4g})"
+            f"best_{self.scoring}={best['mean_score']:.4g}"
         )
+        scored = self.ensemble_score
+        if scored is not None:  # and which of the two ``model`` is
+            keeps = "ensemble" if self._ensemble_wins() else "best"
+            text += (
+                f", ensemble_{self.scoring}={scored['mean_score']:.4g}, model={keeps!r}"
+            )
+        return text + ")"
 
 
 def _table(search):

@@ -699,6 +699,9 @@ def test_sweep_averages_the_three_best_by_default_on_the_packed_engine(iris):
     assert len(result.ensemble.estimators_) == 3
     expected = result.ensemble if result._ensemble_wins() else result.best_estimator
     assert result.model is expected
+    keeps = "ensemble" if result._ensemble_wins() else "best"
+    mean = result.ensemble_score["mean_score"]
+    assert f"ensemble_accuracy={mean:.4g}, model={keeps!r})" in repr(result)
     # two candidates: both averaged; one: nothing to average
     two = sweep(X, y, scalings=["standard"], norms=["none", "layer"], **tiny)
     assert len(two.ensemble_score["candidates"]) == 2
@@ -708,6 +711,7 @@ def test_sweep_averages_the_three_best_by_default_on_the_packed_engine(iris):
         X, y, scalings=["standard"], norms=["none", "layer"], ensemble=0, **tiny
     )
     assert off.ensemble_score is None and off.model is off.best_estimator
+    assert "ensemble" not in repr(off)
     with warnings.catch_warnings(record=True) as caught:  # the grid engine: none,
         warnings.simplefilter("always")  # and no warning about it
         grid = sweep(
