@@ -241,6 +241,13 @@ def _step_to_config(step, w: _Writer) -> dict:
         }
     if ALLOWED.get(name) is type(step):
         return {"class": name, "object": w.value(step)}
+    if name in ("VotingClassifier", "VotingRegressor"):
+        raise TypeError(
+            f"The safe format stores one pipeline or estimator; got a {name}, an "
+            "average of several (sweep()'s result.model when its ensemble won). "
+            "Save each fitted pipeline (its estimators_[i].estimator), or the "
+            "best one (result.best_estimator), or the whole with pickle or joblib."
+        )
     raise TypeError(
         f"The safe format stores the sknorm estimators and these transformers: "
         f"{', '.join(ALLOWED)}; got a {name} step. Use pickle or joblib for it."

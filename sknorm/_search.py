@@ -528,6 +528,8 @@ n_splits_, refit_time_, multimetric_
             except _Unpackable as exc:
                 reason = str(exc)
         self.packed_ = False
+        if self.ensemble and self.ensemble >= 2:  # scored only in a packed run
+            reason += "; no ensemble (it is scored from the packed run)"
         warnings.warn(
             f"PackedSearchCV runs as GridSearchCV: {reason}.",
             UserWarning,
@@ -727,11 +729,13 @@ n_splits_, refit_time_, multimetric_
             self._check_refit_for_multimetric(out[0]["test_scores"])
             refit_metric = self.refit
         self._select_best(results, refit_metric)
-        if self.ensemble and self.ensemble >= 2:
+        # an ensemble of at least two, and at most every candidate
+        averaged = min(self.ensemble or 0, len(candidates)) >= 2
+        if averaged:
             self._score_ensemble(results, members, scorers, refit_metric)
         if self.refit:
             self._refit(X, y)
-            if self.ensemble and self.ensemble >= 2:
+            if averaged:
                 self._refit_ensemble(results, X, y)
         self.scorer_ = getattr(scorers, "_scorers", scorers)
         self.cv_results_ = results

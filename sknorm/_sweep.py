@@ -385,7 +385,6 @@ def _sweep_curves(
 ) -> pd.DataFrame:
     """The curves: from the packed run itself, else one more fit per candidate."""
     if getattr(search, "packed_", False):
-        advance(len(search.cv_results_["params"]))
         return _packed_curves(search, X, y)
     return _curves(search, X, y, task, random_state, advance, sample_weight)
 
@@ -553,14 +552,18 @@ class SweepResult:
 
     Attributes
     ----------
-    search : GridSearchCV
-        The fitted search (``cv_results_``, ``best_estimator_``, ...).
+    search : PackedSearchCV or GridSearchCV
+        The fitted search (``cv_results_``, ``best_estimator_``, ...):
+        :class:`PackedSearchCV` with the packed engine (the default), scikit-
+        learn's ``GridSearchCV`` with ``engine="grid"``.
     table : pandas.DataFrame
         One row per (scaling, norm) candidate, best first: columns ``scaling``,
         ``norm``, ``mean_score``, ``std_score`` (over the CV folds),
         ``mean_fit_time`` (seconds) and ``rank`` (1 is best).
     curves : pandas.DataFrame or None
-        Per-epoch losses of each candidate refit once on a hold-out split:
+        Per-epoch losses of each candidate: from the packed run itself,
+        averaged over the folds (training and held-out rows), or, with the
+        grid engine, from one more fit per candidate on a hold-out split:
         columns ``scaling``, ``norm``, ``epoch``, ``train_loss``,
         ``valid_loss``. None when ``sweep(..., curves=False)``.
     task : {"classification", "regression"}
@@ -764,7 +767,13 @@ def _progress_bar(enabled: bool, total: int) -> Iterator[Callable[[int], Any]]:
         return
     tqdm = import_optional("tqdm.auto", "report", "sweep(progress=True)").tqdm
     with tqdm(total=total, desc="sweep", unit="fit", file=sys.stderr) as bar:
-        yield bar.update
+
+        def advance(n: int) -> None:
+            if bar.n + n > bar.total:  # a packed search fell back to the grid
+                bar.total = bar.n + n
+            bar.update(n)
+
+        yield advance
 
 
 # -- the steps of a sweep ------------------------------------------------------------
@@ -793,16 +802,20 @@ def _build_search(
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
     packed = engine == "packed"
     grid = normalization_grid(scalings, norms)
+    valid = isinstance(ensemble, Integral) and not isinstance(ensemble, bool)
+    if ensemble != "auto" and not (valid and (ensemble == 0 or ensemble >= 2)):
+        raise ValueError(
+            f"ensemble must be 'auto', 0 or an int >= 2, got {ensemble!r}."
+        )
     if ensemble == "auto":
-        n_candidates = len(ParameterGrid(grid))
-        ensemble = min(AUTO_ENSEMBLE, n_candidates) if packed else 0
-        ensemble = ensemble if ensemble >= 2 else 0
-    elif not isinstance(ensemble, Integral) or ensemble < 0:
-        raise ValueError(f"ensemble must be 'auto' or an int >= 0, got {ensemble!r}.")
+        ensemble = AUTO_ENSEMBLE if packed else 0
+    ensemble = min(ensemble, len(ParameterGrid(grid)))  # one candidate: none
+    ensemble = ensemble if ensemble >= 2 else 0
     if ensemble and not packed:
         warnings.warn(
-            "sweep(ensemble=...) needs engine='packed' (the grid engine would "
-            f"need {ensemble} x cv more fits to score it); no ensemble.",
+            "sweep(ensemble=...) needs the packed engine (the grid engine, which "
+            "runs with engine='grid' or sample_weight, would need "
+            f"{ensemble} x cv more fits to score it); no ensemble.",
             UserWarning,
             stacklevel=3,
         )
@@ -819,11 +832,13 @@ def _build_search(
 
 
 def _n_fits(search, X, y, curves: bool) -> int:
-    """Candidates x folds, the refit and, with curves, one fit per candidate."""
+    """Candidates x folds, the refit and, with curves on the grid engine, one
+    fit per candidate (the packed engine records them in its run)."""
     n_candidates = len(ParameterGrid(search.param_grid))
     n_splits = search.cv.get_n_splits(X, y)
     refit = 1 if search.refit else 0
-    return n_candidates * n_splits + refit + (n_candidates if curves else 0)
+    grid_curves = curves and not isinstance(search, PackedSearchCV)
+    return n_candidates * n_splits + refit + (n_candidates if grid_curves else 0)
 
 
 def _fit_search(search, X, y, advance, progress: bool, sample_weight=None) -> None:
@@ -1005,6 +1020,11 @@ def sweep(
         ``benchmarks/bench_quality.py``, the model it picks held against
         scikit-learn's MLP on every set where the best candidate alone did
         not. 0: no ensemble (the refit is then the best candidate's alone).
+        ``k`` is capped at the number of candidates (one candidate: no
+        ensemble); 1 is an error. The ensemble is a ``VotingClassifier`` or
+        ``VotingRegressor``: pickle or joblib save it, :func:`sknorm.save`
+        and :func:`sknorm.export` take one pipeline (save its fitted
+        pipelines one by one, or ``best_estimator``).
     refit : bool, default=True
         Refit the best candidate (and, with ``ensemble``, the averaged ones)
         on all the data. False when only the scores are wanted: the
@@ -1024,8 +1044,9 @@ def sweep(
     Returns
     -------
     result : SweepResult
-        ``search``, ``table``, ``curves``, ``best_estimator``, ``best_params``
-        and ``plot()``.
+        ``search``, ``table``, ``curves``, ``best_estimator``, ``best_params``,
+        ``ensemble``, ``ensemble_score``, ``model`` (the one to keep) and
+        ``plot()``.
 
     See Also
     --------

@@ -232,7 +232,8 @@ def _add_sweep_arguments(group) -> None:
         default="auto",
         metavar="K",
         help="score the average of the K best candidates on the same folds "
-        "(packed engine; default: 3, as sweep() does; 0: none)",
+        "(packed engine only; default 'auto', as sweep(): 3 on the packed engine, "
+        "none on the grid one; 0: none)",
     )
     group.add_argument(
         "--early-stopping",

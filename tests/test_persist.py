@@ -169,6 +169,12 @@ def test_other_steps_are_refused(tmp_path):
     pipe = make_pipeline(PCA(2), NormMLPClassifier(**FAST)).fit(X, y)
     with pytest.raises(TypeError, match="got a PCA step"):
         save(pipe, tmp_path / "m")
+    # an average of pipelines (a sweep's ensemble): says what to save instead
+    from sklearn.ensemble import VotingClassifier
+
+    votes = VotingClassifier([("a", pipe)], voting="soft").fit(X, y)
+    with pytest.raises(TypeError, match="best_estimator"):
+        save(votes, tmp_path / "v")
 
 
 def test_no_warning_for_plain_models(tmp_path, iris_pipe):

@@ -135,6 +135,10 @@ def test_unpackable_grid_falls_back_with_a_warning(iris):
         search = PackedSearchCV(pipe, grid, cv=2).fit(X, y)
     assert not search.packed_
     assert len(search.cv_results_["params"]) == 2
+    # an ensemble asked for is left out, and the warning says so
+    with pytest.warns(UserWarning, match="no ensemble"):
+        search = PackedSearchCV(pipe, grid, cv=2, ensemble=2).fit(X, y)
+    assert not hasattr(search, "ensemble_estimator_")
 
 
 def test_packed_search_warns_nothing_on_a_packable_grid(iris):

@@ -500,7 +500,13 @@ def test_sweep_without_refit_still_scores_the_ensemble(cancer150):
 
 
 # -- progress and backends ----------------------------------------------------------
-def test_sweep_progress_bar_counts_every_fit(cancer150, capsys):
+@pytest.mark.parametrize(
+    ("engine", "count"),
+    # 2 candidates x 2 folds + the refit (+ 2 curve fits on the grid engine;
+    # the packed run records its curves)
+    [("packed", "5/5"), ("grid", "7/7")],
+)
+def test_sweep_progress_bar_counts_every_fit(cancer150, capsys, engine, count):
     pytest.importorskip("tqdm")
     X, y = cancer150
     sweep(
@@ -512,11 +518,11 @@ def test_sweep_progress_bar_counts_every_fit(cancer150, capsys):
         progress=True,
         backend="threading",
         n_jobs=2,
+        engine=engine,
         **FAST,
     )
     err = capsys.readouterr().err
-    # 2 candidates x 2 folds + the refit + 2 curve fits
-    assert "7/7" in err
+    assert count in err
 
 
 def test_sweep_backend_arguments_are_checked(cancer150):
@@ -672,7 +678,7 @@ def test_sweep_ensemble_scores_and_fits_the_average_of_the_best(cancer):
 
 def test_sweep_ensemble_needs_the_packed_engine(iris):
     X, y = iris
-    with pytest.warns(UserWarning, match="needs engine='packed'"):
+    with pytest.warns(UserWarning, match="needs the packed engine"):
         result = sweep(
             X,
             y,
@@ -719,9 +725,16 @@ def test_sweep_averages_the_three_best_by_default_on_the_packed_engine(iris):
         )
     assert not [w for w in caught if "ensemble" in str(w.message)]
     assert grid.ensemble_score is None and grid.model is grid.best_estimator
-    for bad in ("three", -1, 2.5):
-        with pytest.raises(ValueError, match="ensemble must be 'auto' or an int"):
+    for bad in ("three", -1, 2.5, 1, True):
+        with pytest.raises(ValueError, match="ensemble must be 'auto', 0 or an int"):
             sweep(X, y, scalings=["standard"], ensemble=bad, **tiny)
+    # more than there are candidates: all of them; one candidate: none
+    capped = sweep(
+        X, y, scalings=["standard"], norms=["none", "layer"], ensemble=5, **tiny
+    )
+    assert len(capped.ensemble_score["candidates"]) == 2
+    alone = sweep(X, y, scalings=["standard"], norms=["none"], ensemble=2, **tiny)
+    assert alone.ensemble is None and alone.ensemble_score is None
 
 
 @pytest.mark.parametrize("engine", ["packed", "grid"])
