@@ -801,16 +801,13 @@ def _build_search(
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
     packed = engine == "packed"
-    grid = normalization_grid(scalings, norms)
     valid = isinstance(ensemble, Integral) and not isinstance(ensemble, bool)
     if ensemble != "auto" and not (valid and (ensemble == 0 or ensemble >= 2)):
         raise ValueError(
             f"ensemble must be 'auto', 0 or an int >= 2, got {ensemble!r}."
         )
-    if ensemble == "auto":
+    if ensemble == "auto":  # the search caps it at the number of candidates
         ensemble = AUTO_ENSEMBLE if packed else 0
-    ensemble = min(ensemble, len(ParameterGrid(grid)))  # one candidate: none
-    ensemble = ensemble if ensemble >= 2 else 0
     if ensemble and not packed:
         warnings.warn(
             "sweep(ensemble=...) needs the packed engine (the grid engine, which "
@@ -821,7 +818,7 @@ def _build_search(
         )
     return (_PackedSweepSearchCV if packed else _SweepSearchCV)(
         make_norm_pipeline(estimator),
-        grid,
+        normalization_grid(scalings, norms),
         cv=_splitter(cv, y, task, random_state),
         scoring=scoring,
         n_jobs=n_jobs,
