@@ -10,8 +10,10 @@ once.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 
 import torch
 from torch import nn
@@ -360,9 +362,12 @@ NORMS: tuple[str, ...] = tuple(_FACTORIES)
 BATCH_DEPENDENT_NORMS = frozenset({"batch", "ghost", "batch_renorm"})
 
 
-def _keywords(name: str) -> dict[str, inspect.Parameter]:
+@functools.cache
+def _keywords(name: str) -> Mapping[str, inspect.Parameter]:
+    # read once per norm: a packed sweep builds every member's norms, and
+    # inspect.signature was ~3% of its run
     params = list(inspect.signature(_FACTORIES[name]).parameters.values())[1:]
-    return {p.name: p for p in params}
+    return MappingProxyType({p.name: p for p in params})
 
 
 def norm_options(name: str) -> dict[str, object]:
