@@ -10,6 +10,11 @@ one-hot encodes categories, marks blanks or reads dates; the smooth-clipping or
 piecewise-linear scalings) exports to ONNX only: its preprocessing becomes ONNX
 operators through skl2onnx, with converters registered here for sknorm's own
 transformers, joined in front of the network that torch's ONNX exporter writes.
+
+A soft-voting ensemble of such pipelines (``sweep()``'s ``VotingClassifier``
+or ``VotingRegressor``) exports as the members' programs averaged with the
+voting weights: one torch module when every member folds, else one ONNX graph
+in which the members share the inputs.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from torch import nn
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._optional import import_optional
+from ._pipeline import voting_members
 from ._scalers import (
     AFFINE_SCALINGS,
     CLIP_BOUND,
@@ -127,13 +133,82 @@ def _affine_of(step, n_features: int) -> Affine | None:
     )
 
 
+def _net_of(model):
+    """The fitted sknorm network a pipeline ends in (or ``model`` itself)."""
+    est = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    if not isinstance(est, NormMLPClassifier | NormMLPRegressor):
+        raise TypeError(
+            "export needs a NormMLPClassifier or NormMLPRegressor, or a pipeline "
+            f"ending in one; got {type(est).__name__}."
+        )
+    check_is_fitted(est)
+    return est
+
+
+def _voting_parts(model) -> tuple[list[tuple[str, object]], np.ndarray] | None:
+    """A soft-voting ensemble's ``(name, member)`` pairs and its weights as
+    scikit-learn applies them (``np.average``'s: divided by their sum); None
+    when ``model`` is not an ensemble."""
+    members = voting_members(model)
+    if members is None:
+        return None
+    name = type(model).__name__
+    if getattr(model, "voting", "soft") != "soft":
+        raise ValueError(
+            f"A {name} with voting={model.voting!r} takes the majority of its "
+            "members' labels, not an average of their outputs, and cannot be "
+            "exported; export one with voting='soft'."
+        )
+    weights = np.ones(len(members))
+    if model.weights is not None:
+        weights = np.asarray(model.weights, dtype=np.float64)
+    if weights.sum() == 0:
+        raise ValueError(f"The {name}'s weights sum to zero: {weights.tolist()}.")
+    return [(n, m) for n, m, _ in members], weights / weights.sum()
+
+
+@contextmanager
+def _naming_member(name: str):
+    """Errors about an ensemble's member name it."""
+    try:
+        yield
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"Ensemble member {name!r}: {exc}") from exc
+
+
+class _WeightedAverage(nn.Module):
+    """The members' outputs averaged with fixed weights that sum to one."""
+
+    def __init__(self, members: list[nn.Module], weights: np.ndarray) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.register_buffer("weights", torch.as_tensor(weights))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        outputs = torch.stack([member(x) for member in self.members])
+        return torch.tensordot(self.weights, outputs, dims=1)
+
+
+def _n_features(model) -> int:
+    """The columns a folded ``model`` (or its first member) takes."""
+    parts = _voting_parts(model)
+    return _net_of(model if parts is None else parts[0][0][1]).n_features_in_
+
+
 def to_torch_module(model) -> nn.Module:
     """The fitted ``model`` as one float32 torch module in eval mode.
 
     Parameters
     ----------
-    model : Pipeline or NormMLPClassifier or NormMLPRegressor
-        A fitted estimator, or a fitted pipeline of scalers ending in one.
+    model : Pipeline or NormMLPClassifier or NormMLPRegressor or \
+VotingClassifier or VotingRegressor
+        A fitted estimator, or a fitted pipeline of scalers ending in one, or
+        a fitted ensemble of those (:func:`~sknorm.sweep`'s ``result.model``
+        when its ensemble won): a soft-voting ``VotingClassifier`` or a
+        ``VotingRegressor``, members in ``FrozenEstimator`` or not. The
+        ensemble's module runs each member's and averages their outputs with
+        the voting weights, divided by their sum as scikit-learn does (equal
+        weights by default).
 
     Returns
     -------
@@ -141,6 +216,14 @@ def to_torch_module(model) -> nn.Module:
         Maps a float32 ``(n, n_features)`` tensor to class probabilities
         (classifier, columns in ``classes_`` order) or to predictions
         (regressor, shaped like ``predict``'s output).
+
+    Raises
+    ------
+    ValueError
+        When a step cannot be folded (the message names it, and the
+        ensemble's member), or the ensemble votes ``"hard"``.
+    TypeError
+        When the model (or a member) does not end in a sknorm estimator.
 
     Examples
     --------
@@ -152,15 +235,37 @@ def to_torch_module(model) -> nn.Module:
     >>> pipe = make_norm_pipeline(NormMLPClassifier((8,), max_epochs=2)).fit(X, y)
     >>> to_torch_module(pipe)(torch.zeros(2, 4)).shape
     torch.Size([2, 3])
+
+    An ensemble's module averages its members':
+
+    >>> from sklearn.ensemble import VotingClassifier
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> def fitted(width):
+    ...     net = NormMLPClassifier((width,), max_epochs=2)
+    ...     return FrozenEstimator(make_norm_pipeline(net).fit(X, y))
+    >>> votes = VotingClassifier(
+    ...     [("wide", fitted(8)), ("narrow", fitted(4))], voting="soft", weights=[2, 1]
+    ... ).fit(X, y)
+    >>> module = to_torch_module(votes)
+    >>> proba = module(torch.as_tensor(X, dtype=torch.float32)).numpy()
+    >>> bool(abs(proba - votes.predict_proba(X)).max() < 1e-5)
+    True
     """
+    parts = _voting_parts(model)
+    if parts is not None:
+        members, weights = parts
+        (first_name, first), modules = members[0], []
+        for name, member in members:
+            with _naming_member(name):
+                modules.append(to_torch_module(member))
+                if _n_features(member) != _n_features(first):
+                    raise ValueError(
+                        f"it takes {_n_features(member)} features, member "
+                        f"{first_name!r} {_n_features(first)}."
+                    )
+        return _WeightedAverage(modules, weights).float().eval()
     steps = list(model.steps) if isinstance(model, Pipeline) else [("net", model)]
-    est = steps[-1][1]
-    if not isinstance(est, NormMLPClassifier | NormMLPRegressor):
-        raise TypeError(
-            "export needs a NormMLPClassifier or NormMLPRegressor, or a pipeline "
-            f"ending in one; got {type(est).__name__}."
-        )
-    check_is_fitted(est)
+    est = _net_of(model)
     n_features = est.n_features_in_
     scalers = []
     for _, step in steps[:-1]:
@@ -174,7 +279,7 @@ def to_torch_module(model) -> nn.Module:
 
 
 def export(model, path: str | os.PathLike, *, format: str = "torch_export") -> Path:
-    """Save a fitted pipeline or estimator as one self-contained model file.
+    """Save a fitted pipeline, estimator or ensemble as one self-contained model file.
 
     When every step before the network is an affine scaler, the scaling is
     folded into the network and the model takes one float32 matrix ``X``, in
@@ -184,9 +289,18 @@ def export(model, path: str | os.PathLike, *, format: str = "torch_export") -> P
     exports it: the preprocessing becomes ONNX operators through skl2onnx and
     is joined in front of the network, and the model takes the raw columns.
 
+    An ensemble (:func:`~sknorm.sweep`'s ``result.model`` when its ensemble
+    won: a soft-voting ``VotingClassifier`` or a ``VotingRegressor``) exports
+    as its members averaged with the voting weights (divided by their sum, as
+    scikit-learn does): as :func:`to_torch_module`'s module in either format
+    when every member folds, else to ``"onnx"`` as one graph that feeds the
+    same inputs to every member's preprocessing and network (the members must
+    take the same inputs, as a sweep's do).
+
     Parameters
     ----------
-    model : Pipeline or NormMLPClassifier or NormMLPRegressor
+    model : Pipeline or NormMLPClassifier or NormMLPRegressor or \
+VotingClassifier or VotingRegressor
         Fitted. For ``"torch_export"`` the pipeline's steps before the network
         must be affine scalers: ``TabularScaler`` fitted on numeric columns
         (without blanks, or with ``missing_indicators=False``), or
@@ -195,7 +309,9 @@ def export(model, path: str | os.PathLike, *, format: str = "torch_export") -> P
         ``RobustScaler``. ``"onnx"`` takes those and also a ``TabularScaler``
         on any table (as the first step), ``InputScaler`` with
         ``"robust_clip"`` or ``"ple"``, and any scikit-learn transformer
-        skl2onnx converts; not the ``"quantile"`` scaling.
+        skl2onnx converts; not the ``"quantile"`` scaling. An ensemble's
+        members are such pipelines or estimators; ``voting="hard"`` does not
+        export.
     path : str or path-like
         Where to write (``.pt2`` for "torch_export", ``.onnx`` for "onnx").
     format : {"torch_export", "onnx"}, default="torch_export"
@@ -213,7 +329,8 @@ def export(model, path: str | os.PathLike, *, format: str = "torch_export") -> P
     Raises
     ------
     ValueError
-        When a step cannot be exported in ``format``; the message names it.
+        When a step cannot be exported in ``format``; the message names it
+        (and the ensemble's member).
 
     Notes
     -----
@@ -264,15 +381,14 @@ def export(model, path: str | os.PathLike, *, format: str = "torch_export") -> P
     try:
         module = to_torch_module(model)
     except ValueError:
-        if format != "onnx" or not isinstance(model, Pipeline):
+        if format != "onnx" or not (
+            isinstance(model, Pipeline) or voting_members(model) is not None
+        ):
             raise
-        return _export_onnx_pipeline(model, path)
-    n_features = (
-        model[-1].n_features_in_
-        if isinstance(model, Pipeline)
-        else model.n_features_in_
-    )
-    example = (torch.zeros(2, n_features),)
+        onnx = import_optional("onnx", "onnx", "ONNX export")
+        onnx.save(_onnx_model(model), str(path))
+        return path
+    example = (torch.zeros(2, _n_features(model)),)
     dynamic = ({0: torch.export.Dim("batch")},)
     if format == "torch_export":
         program = torch.export.export(module, example, dynamic_shapes=dynamic)
@@ -618,20 +734,113 @@ def _onnx_input_types(step) -> list[tuple[str, object]]:
     ]
 
 
-def _export_onnx_pipeline(model: Pipeline, path: Path) -> Path:
-    """Preprocessing (skl2onnx) and network (torch) joined into one ONNX file."""
+def _onnx_model(model):
+    """A pipeline, or a soft-voting ensemble of them, as one checked ONNX model
+    with the output ``"output"``."""
+    parts = _voting_parts(model)
+    if parts is None:
+        return _onnx_pipeline(model)
+    members, weights = parts
+    models = []
+    for name, member in members:
+        with _naming_member(name):
+            models.append((name, _onnx_pipeline(member)))
+    return _onnx_average(models, weights)
+
+
+def _onnx_average(models: list[tuple[str, object]], weights: np.ndarray):
+    """The members' ONNX models joined into one: the same inputs fed to each
+    (each member's nodes and initializers prefixed ``member{i}/``), their
+    outputs averaged with ``weights`` into ``"output"``."""
     onnx = import_optional("onnx", "onnx", "ONNX export")
-    skl2onnx = _skl2onnx()
+    helper = onnx.helper
+    first_name, first = models[0]
+    nodes, initializers, value_info, functions, weighted = [], [], [], [], []
+
+    def inputs(model) -> list[tuple]:
+        """Each input's name, element type and fixed sizes (None: free)."""
+        return [
+            (
+                v.name,
+                v.type.tensor_type.elem_type,
+                [d.dim_value or None for d in v.type.tensor_type.shape.dim],
+            )
+            for v in model.graph.input
+        ]
+
+    opsets = {}
+    for i, (name, model) in enumerate(models):
+        if inputs(model) != inputs(first):
+            raise ValueError(
+                f"Ensemble member {name!r} takes other ONNX inputs than member "
+                f"{first_name!r}: {[v[0] for v in inputs(model)]} and "
+                f"{[v[0] for v in inputs(first)]} (names, types or widths); an "
+                "ensemble exports to ONNX when its members take the same columns "
+                "through the same kind of scaler."
+            )
+        for entry in model.opset_import:
+            domain = "" if entry.domain == "ai.onnx" else entry.domain
+            if opsets.setdefault(domain, entry.version) != entry.version:
+                raise ValueError(
+                    f"Ensemble member {name!r} uses version {entry.version} of "
+                    f"the ONNX operators {domain or 'ai.onnx'!r}, another member "
+                    f"{opsets[domain]}."
+                )
+        model = onnx.compose.add_prefix(model, f"member{i}/", rename_inputs=False)
+        graph = model.graph
+        nodes += graph.node
+        initializers += graph.initializer
+        value_info += [*graph.value_info, graph.output[0]]
+        functions += model.functions
+        weight = onnx.numpy_helper.from_array(
+            np.asarray(weights[i], dtype=np.float32), f"member{i}/weight"
+        )
+        initializers.append(weight)
+        weighted.append(f"member{i}/weighted")
+        nodes.append(
+            helper.make_node("Mul", [graph.output[0].name, weight.name], weighted[-1:])
+        )
+    nodes.append(helper.make_node("Sum", weighted, [_ONNX_OUTPUT]))
+    output = onnx.ValueInfoProto()
+    output.CopyFrom(first.graph.output[0])
+    output.name = _ONNX_OUTPUT
+    graph = helper.make_graph(
+        nodes,
+        "sknorm_voting",
+        list(first.graph.input),
+        [output],
+        initializer=initializers,
+        value_info=value_info,
+    )
+    joined = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()],
+        functions=functions,
+        ir_version=max(model.ir_version for _, model in models),
+    )
+    joined.metadata_props.extend(first.metadata_props)  # the column kinds
+    onnx.checker.check_model(joined)
+    return joined
+
+
+def _onnx_pipeline(model):
+    """Preprocessing (skl2onnx) and network (torch) joined into one checked
+    ONNX model; the network alone when there is no preprocessing."""
+    onnx = import_optional("onnx", "onnx", "ONNX export")
+    est = _net_of(model)
     steps = [
         (name, step)
-        for name, step in model.steps[:-1]
+        for name, step in (model.steps[:-1] if isinstance(model, Pipeline) else [])
         if step is not None and not (isinstance(step, str) and step == "passthrough")
     ]
+    if not steps:
+        return _onnx_network(est)
+    skl2onnx = _skl2onnx()
     for i, (name, step) in enumerate(steps):
         problem = _onnx_problem(name, step, first=i == 0)
         if problem:
             raise ValueError(problem)
-    net = _onnx_network(model.steps[-1][1])
+    net = _onnx_network(est)
     opset = {o.domain: o.version for o in net.opset_import}[""]
     try:
         prep = skl2onnx.convert_sklearn(
@@ -668,5 +877,4 @@ def _export_onnx_pipeline(model: Pipeline, path: Path) -> Path:
         kinds = json.dumps(steps[0][1].column_kinds_)
         onnx.helper.set_model_props(merged, {_ONNX_KINDS: kinds})
     onnx.checker.check_model(merged)
-    onnx.save(merged, str(path))
-    return path
+    return merged

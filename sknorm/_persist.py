@@ -8,6 +8,11 @@ executable. Objects are rebuilt only from an allow-list of classes
 (``ALLOWED``), by setting their attributes: no constructor or other code named
 by the file runs. Sizes are checked against the bytes the file holds before
 anything is built or copied, so a small crafted file cannot ask for gigabytes.
+
+A file holds one model (``"kind"``): a pipeline, one estimator or
+transformer, or a soft- or hard-voting ``VotingClassifier`` or
+``VotingRegressor`` over sknorm pipelines (``sweep()``'s ensemble), each
+member stored as a pipeline or estimator is.
 """
 
 from __future__ import annotations
@@ -19,19 +24,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import clone, is_classifier
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.frozen import FrozenEstimator
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import (
+    LabelEncoder,
     MinMaxScaler,
     OneHotEncoder,
     QuantileTransformer,
     RobustScaler,
     StandardScaler,
 )
+from sklearn.utils import Bunch
 from skorch.history import History
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
+from ._pipeline import voting_members
 from ._scalers import InputScaler, PiecewiseLinearEncoder, RobustClipScaler
 from ._tabular import TabularScaler
 from ._version import __version__
@@ -39,7 +50,10 @@ from ._version import __version__
 __all__ = ["ALLOWED", "load", "save"]
 
 FORMAT = "sknorm-safe"
-FORMAT_VERSION = 3  # 3: any allow-listed transformer, stored attribute by attribute
+#: 3: any allow-listed transformer, stored attribute by attribute. The
+#: "voting" kind (an ensemble of pipelines) came later within 3: it changes no
+#: older file, and an older sknorm refuses it as a damaged file.
+FORMAT_VERSION = 3
 #: Transformers a file may hold, stored attribute by attribute.
 ALLOWED = {
     c.__name__: c
@@ -60,6 +74,10 @@ ALLOWED = {
     )
 }
 _ESTIMATORS = {c.__name__: c for c in (NormMLPClassifier, NormMLPRegressor)}
+#: Ensembles a file may hold: averages of sknorm pipelines or estimators.
+_ENSEMBLES = {c.__name__: c for c in (VotingClassifier, VotingRegressor)}
+#: The kinds of model a file holds (its configuration's ``"kind"``).
+KINDS = ("pipeline", "single", "voting")
 #: numpy scalar types a file may name (OneHotEncoder's ``dtype``, say).
 _NUMPY_TYPES = {
     t.__name__: t
@@ -207,10 +225,12 @@ class _Reader:
     }
 
 
-def _params_for_file(est, w: _Writer) -> dict:
+def _params_for_file(est, w: _Writer, skip: tuple[str, ...] = ()) -> dict:
     params = {}
     dropped = []
     for name, value in est.get_params(deep=False).items():
+        if name in skip:
+            continue
         try:
             params[name] = w.value(value)
         except TypeError:
@@ -241,37 +261,90 @@ def _step_to_config(step, w: _Writer) -> dict:
         }
     if ALLOWED.get(name) is type(step):
         return {"class": name, "object": w.value(step)}
-    if name in ("VotingClassifier", "VotingRegressor"):
-        raise TypeError(
-            f"The safe format stores one pipeline or estimator; got a {name}, an "
-            "average of several (sweep()'s result.model when its ensemble won). "
-            "Save each fitted pipeline (its estimators_[i].estimator), or the "
-            "best one (result.best_estimator), or the whole with pickle or joblib."
-        )
     raise TypeError(
         f"The safe format stores the sknorm estimators and these transformers: "
         f"{', '.join(ALLOWED)}; got a {name} step. Use pickle or joblib for it."
     )
 
 
+def _model_to_config(model, w: _Writer) -> dict:
+    """A pipeline (kind "pipeline") or one estimator or transformer ("single")."""
+    if isinstance(model, Pipeline):
+        return {
+            "kind": "pipeline",
+            "steps": [[name, _step_to_config(step, w)] for name, step in model.steps],
+        }
+    return {"kind": "single", "step": _step_to_config(model, w)}
+
+
+def _voting_to_config(model, members: list, w: _Writer) -> dict:
+    """A fitted VotingClassifier or VotingRegressor (kind "voting"): its
+    parameters but ``estimators``, each member as a pipeline or estimator, and
+    the classifier's ``classes_``."""
+    name = type(model).__name__
+    if _ENSEMBLES.get(name) is not type(model):
+        raise TypeError(f"The safe format does not store a {name}.")
+    stored = []
+    for member_name, member, frozen in members:
+        kind = type(member).__name__
+        if not isinstance(member, Pipeline) and _ESTIMATORS.get(kind) is not type(
+            member
+        ):
+            raise TypeError(
+                f"The {name}'s member {member_name!r} is a {kind}; the safe format "
+                "stores an ensemble of sknorm pipelines or estimators "
+                f"({', '.join(_ESTIMATORS)}, or a Pipeline ending in one). Use "
+                "pickle or joblib for it."
+            )
+        try:
+            config = _model_to_config(member, w)
+        except TypeError as exc:
+            raise TypeError(f"The {name}'s member {member_name!r}: {exc}") from None
+        stored.append({"name": member_name, "frozen": frozen, "model": config})
+    config = {
+        "kind": "voting",
+        "class": name,
+        "params": _params_for_file(model, w, skip=("estimators",)),
+        "members": stored,
+    }
+    if is_classifier(model):
+        config["classes"] = w.value(model.classes_)
+    return config
+
+
 def save(model, path: str | os.PathLike) -> Path:
-    """Save a fitted sknorm estimator or pipeline in the safe format.
+    """Save a fitted sknorm estimator, pipeline or ensemble in the safe format.
 
     Parameters
     ----------
-    model : Pipeline, NormMLPClassifier, NormMLPRegressor or a transformer
+    model : Pipeline, NormMLPClassifier, NormMLPRegressor, a transformer, \
+VotingClassifier or VotingRegressor
         Fitted. Pipeline steps must be the sknorm estimators or transformers of
         ``ALLOWED``: sknorm's :class:`InputScaler` and :class:`TabularScaler`
         and scikit-learn's scalers, imputers, ``OneHotEncoder``,
-        ``ColumnTransformer`` and ``Pipeline``. Parameters that are objects
-        (``callbacks``, an optimizer class) are not kept: they are saved as
-        their defaults, with a warning.
+        ``ColumnTransformer`` and ``Pipeline``. An ensemble
+        (:func:`~sknorm.sweep`'s ``result.model`` when its ensemble won: a
+        soft-voting ``VotingClassifier`` or a ``VotingRegressor`` over
+        pipelines in ``FrozenEstimator``) is stored with its weights, its
+        classes and each member as a pipeline or estimator; its members must
+        be such pipelines or the sknorm estimators, frozen or not, none
+        ``"drop"``. Parameters that are objects (``callbacks``, an optimizer
+        class) are not kept: they are saved as their defaults, with a
+        warning.
     path : str or path-like
         The file to write.
 
     Returns
     -------
     path : pathlib.Path
+
+    Raises
+    ------
+    TypeError
+        When a step, or an ensemble's member, cannot be stored; the message
+        names it.
+    sklearn.exceptions.NotFittedError
+        When the ensemble is not fitted.
 
     Examples
     --------
@@ -283,15 +356,29 @@ def save(model, path: str | os.PathLike) -> Path:
     >>> path = save(pipe, os.path.join(tempfile.mkdtemp(), "model.sknorm"))
     >>> bool((load(path).predict_proba(X) == pipe.predict_proba(X)).all())
     True
+
+    An ensemble, as :func:`~sknorm.sweep` builds one, loads fitted, its
+    members frozen again:
+
+    >>> from sklearn.ensemble import VotingClassifier
+    >>> from sklearn.frozen import FrozenEstimator
+    >>> other = make_norm_pipeline(NormMLPClassifier((4,), max_epochs=2)).fit(X, y)
+    >>> votes = VotingClassifier(
+    ...     [("a", FrozenEstimator(pipe)), ("b", FrozenEstimator(other))],
+    ...     voting="soft",
+    ... ).fit(X, y)
+    >>> again = load(save(votes, os.path.join(tempfile.mkdtemp(), "votes.sknorm")))
+    >>> bool((again.predict_proba(X) == votes.predict_proba(X)).all())
+    True
+    >>> type(again.named_estimators_["b"]).__name__
+    'FrozenEstimator'
     """
     w = _Writer()
-    if isinstance(model, Pipeline):
-        config = {
-            "kind": "pipeline",
-            "steps": [[name, _step_to_config(step, w)] for name, step in model.steps],
-        }
+    members = voting_members(model)
+    if members is None:
+        config = _model_to_config(model, w)
     else:
-        config = {"kind": "single", "step": _step_to_config(model, w)}
+        config = _voting_to_config(model, members, w)
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -342,6 +429,87 @@ def _step_from_config(cfg: dict, r: _Reader, where: str):
     return step
 
 
+def _model_from_config(config: dict, r: _Reader, where: str = ""):
+    """The model of a "pipeline" or "single" configuration; ``where`` (the
+    ensemble's member, or empty) prefixes the names in errors."""
+    kind = config.get("kind")
+    if kind == "pipeline":
+        return Pipeline(
+            [
+                (name, _step_from_config(cfg, r, f"{where}step {name!r}"))
+                for name, cfg in config["steps"]
+            ]
+        )
+    if kind == "single":
+        return _step_from_config(config["step"], r, where.rstrip(", ") or "model")
+    if where:
+        raise ValueError(
+            f"{where}a model of kind {kind!r}: an ensemble's members are of kind "
+            "'pipeline' or 'single'."
+        )
+    raise ValueError(
+        f"unknown kind of model {kind!r}: this is sknorm {__version__}, which "
+        f"reads {', '.join(map(repr, KINDS))} (a newer sknorm may have written it)."
+    )
+
+
+def _voting_from_config(config: dict, r: _Reader):
+    """A fitted VotingClassifier or VotingRegressor with the attributes its
+    ``fit`` sets, each member a stored pipeline or estimator (frozen again
+    when it was)."""
+    name = config["class"]
+    cls = _ENSEMBLES.get(name)
+    if cls is None:
+        raise ValueError(f"ensemble class {name!r} is not allowed in a model file.")
+    members = config["members"]
+    if not isinstance(members, list) or not members:
+        raise ValueError(f"the {name} has no members.")
+    fitted = []
+    for member in members:
+        member_name = member["name"]
+        if not isinstance(member_name, str):
+            raise ValueError(f"a member of the {name} is named {member_name!r}.")
+        model = _model_from_config(member["model"], r, f"member {member_name!r}, ")
+        fitted.append(
+            (member_name, FrozenEstimator(model) if member["frozen"] else model)
+        )
+    # As fit leaves it: a frozen member is itself in estimators (FrozenEstimator
+    # clones to itself); another has an unfitted clone there.
+    estimators = [
+        (n, m if isinstance(m, FrozenEstimator) else clone(m)) for n, m in fitted
+    ]
+    ensemble = cls(estimators, **r.state(config["params"]))
+    ensemble._validate_params()  # scikit-learn's checks of voting, weights, ...
+    ensemble._validate_estimators()  # names; classifiers in a classifier
+    weights = ensemble.weights
+    if weights is not None:
+        weights = np.asarray(weights)
+        if weights.shape != (len(fitted),) or weights.dtype.kind not in "iuf":
+            raise ValueError(
+                f"the {name} has {len(fitted)} members and weights {weights.tolist()}."
+            )
+    if is_classifier(ensemble):
+        if "classes" not in config:
+            raise ValueError(f"the {name}'s classes are missing.")
+        classes = r.value(config["classes"])
+        if not isinstance(classes, np.ndarray) or classes.ndim != 1:
+            raise ValueError(f"the {name}'s classes are not a list of labels.")
+        for member_name, model in fitted:
+            if len(model.classes_) != len(classes):
+                raise ValueError(
+                    f"the {name} has {len(classes)} classes, its member "
+                    f"{member_name!r} {len(model.classes_)}."
+                )
+        ensemble.le_ = LabelEncoder()
+        ensemble.le_.classes_ = ensemble.classes_ = classes
+    ensemble.estimators_ = [m for _, m in fitted]
+    ensemble.named_estimators_ = Bunch(**dict(fitted))
+    for _, model in fitted:  # as fit sets it: the last member's that has one
+        if hasattr(model, "feature_names_in_"):
+            ensemble.feature_names_in_ = model.feature_names_in_
+    return ensemble
+
+
 def _read_payload(path) -> dict:
     try:
         with warnings.catch_warnings():  # torch notes a foreign pickle's protocol
@@ -378,8 +546,9 @@ def load(path: str | os.PathLike):
 
     The file is read with ``torch.load(weights_only=True)``: a file that holds
     anything but strings, numbers and tensors (a pickle from a stranger, say)
-    is refused. Objects are rebuilt only from the classes in ``ALLOWED`` and
-    the sknorm estimators.
+    is refused. Objects are rebuilt only from the classes in ``ALLOWED``, the
+    sknorm estimators, and scikit-learn's ``VotingClassifier``,
+    ``VotingRegressor`` and ``FrozenEstimator`` for an ensemble.
 
     Parameters
     ----------
@@ -388,27 +557,30 @@ def load(path: str | os.PathLike):
 
     Returns
     -------
-    model : Pipeline, NormMLPClassifier, NormMLPRegressor or a transformer
-        Fitted, on the CPU. Its skorch ``history_`` is restored.
+    model : Pipeline, NormMLPClassifier, NormMLPRegressor, a transformer, \
+VotingClassifier or VotingRegressor
+        Fitted, on the CPU. Its skorch ``history_`` is restored. An ensemble
+        has the attributes its ``fit`` sets (``estimators_``,
+        ``named_estimators_``, ``classes_`` and ``le_`` for a classifier,
+        ``feature_names_in_`` where its members have them), so ``predict``,
+        ``predict_proba`` and ``score`` give the saved model's answers; the
+        members that were in a ``FrozenEstimator`` are again, so its ``fit``
+        keeps them.
 
     Raises
     ------
     ValueError
-        If the file is not a safe sknorm file, was written by a newer format,
-        is damaged, or its weights do not match the model it describes.
+        If the file is not a safe sknorm file, was written by a newer format
+        (or holds a kind of model this sknorm does not know), is damaged, or
+        its weights do not match the model it describes.
     """
     payload = _read_payload(path)
     try:
         config = json.loads(payload["config"])
         r = _Reader(payload["tensors"])
-        if config["kind"] == "pipeline":
-            return Pipeline(
-                [
-                    (name, _step_from_config(cfg, r, f"step {name!r}"))
-                    for name, cfg in config["steps"]
-                ]
-            )
-        return _step_from_config(config["step"], r, "model")
+        if config["kind"] == "voting":
+            return _voting_from_config(config, r)
+        return _model_from_config(config, r)
     except ValueError as exc:
         raise ValueError(f"{path} is a damaged sknorm model file: {exc}") from None
     except Exception as exc:  # whatever a crafted file trips: one ValueError

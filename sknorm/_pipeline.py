@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from sklearn.base import BaseEstimator
+from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
 from ._norms import NORMS
 from ._scalers import SCALINGS, InputScaler
@@ -21,6 +24,7 @@ __all__ = [
     "candidate_scaling",
     "make_norm_pipeline",
     "normalization_grid",
+    "voting_members",
 ]
 
 SCALE_STEP = "scale"
@@ -208,3 +212,29 @@ def candidate_scaling(params: dict, scale_key: str, embed_key: str) -> str:
     pair = (params[scale_key], params.get(embed_key, "none"))
     named = [n for n, p in LEARNED_SCALINGS.items() if p == pair]
     return named[0] if named else params[scale_key]
+
+
+def voting_members(model) -> list[tuple[str, BaseEstimator, bool]] | None:
+    """A fitted ``VotingClassifier``'s or ``VotingRegressor``'s members (what
+    ``sweep()``'s ensemble is): ``(name, fitted model, frozen)`` in order,
+    each model taken out of its ``FrozenEstimator`` (``frozen`` says whether
+    it was in one). None when ``model`` is not such an ensemble.
+
+    Raises ``NotFittedError`` for an unfitted ensemble and ``TypeError``
+    naming a member set to ``"drop"``.
+    """
+    if not isinstance(model, VotingClassifier | VotingRegressor):
+        return None
+    check_is_fitted(model)
+    fitted = iter(model.estimators_)  # the members not dropped, in order
+    members = []
+    for name, template in model.estimators:
+        if isinstance(template, str):  # "drop"
+            raise TypeError(
+                f"The {type(model).__name__}'s member {name!r} is dropped "
+                f"({template!r}); remove it from estimators and fit again."
+            )
+        member = next(fitted)
+        frozen = isinstance(member, FrozenEstimator)
+        members.append((name, member.estimator if frozen else member, frozen))
+    return members

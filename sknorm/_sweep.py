@@ -1019,9 +1019,9 @@ def sweep(
         not. 0: no ensemble (the refit is then the best candidate's alone).
         ``k`` is capped at the number of candidates (one candidate: no
         ensemble); 1 is an error. The ensemble is a ``VotingClassifier`` or
-        ``VotingRegressor``: pickle or joblib save it, :func:`sknorm.save`
-        and :func:`sknorm.export` take one pipeline (save its fitted
-        pipelines one by one, or ``best_estimator``).
+        ``VotingRegressor`` over the fitted pipelines:
+        :func:`sknorm.save` stores it and :func:`sknorm.export` writes it as
+        one averaged model, as they do one pipeline.
     refit : bool, default=True
         Refit the best candidate (and, with ``ensemble``, the averaged ones)
         on all the data. False when only the scores are wanted: the

@@ -30,3 +30,19 @@ def fast(**params) -> dict:
     ``NormMLPClassifier(**fast(norm="layer", max_epochs=5))``
     """
     return {**FAST, **params}
+
+
+#: A small, quick sweep with an ensemble of its two best candidates (as
+#: ``result.model`` is when the ensemble wins): ``sweep(X, y, scalings=[...],
+#: **SMALL_SWEEP)``.
+SMALL_SWEEP = MappingProxyType(
+    {
+        "cv": 2,
+        "norms": ("batch", "layer"),
+        "ensemble": 2,
+        "curves": False,
+        "hidden_layer_sizes": (16,),
+        "max_epochs": 3,
+        "dropout": 0.0,
+    }
+)

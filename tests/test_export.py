@@ -1,3 +1,4 @@
+import importlib.util
 import json
 import subprocess
 import sys
@@ -6,11 +7,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _presets import FAST, fast
+from _presets import FAST, SMALL_SWEEP, fast
 from numpy.testing import assert_allclose
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.datasets import load_breast_cancer, load_diabetes, make_regression
+from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.frozen import FrozenEstimator
 from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import MinMaxScaler, RobustScaler, StandardScaler
 
@@ -20,6 +24,8 @@ from sknorm import (
     TabularScaler,
     export,
     make_norm_pipeline,
+    sweep,
+    to_torch_module,
 )
 
 
@@ -319,3 +325,147 @@ def test_what_cannot_export_is_named(tmp_path):
     )
     with pytest.raises(ValueError, match="column named 'output'"):
         export(named, tmp_path / "o.onnx", format="onnx")
+
+
+# -- ensembles: sweep()'s VotingClassifier / VotingRegressor ------------------
+
+
+def _sweep_ensemble(X, y, scalings, weights):
+    """A sweep's ensemble of two pipelines, reweighted (3:1) after the fit."""
+    result = sweep(X, y, scalings=scalings, **SMALL_SWEEP)
+    result.ensemble.weights = weights  # read when predicting
+    return result.ensemble
+
+
+def _ensemble_output(model, X):
+    return model.predict_proba(X) if hasattr(model, "classes_") else model.predict(X)
+
+
+@pytest.fixture(scope="module", params=["classifier", "regressor"])
+def folding_ensemble(request):
+    """A sweep's ensemble whose members fold (affine scalings, numbers)."""
+    if request.param == "classifier":
+        X_train, y_train, X_test, _ = _split(*load_breast_cancer(return_X_y=True))
+    else:
+        X_train, y_train, X_test, _ = _split(*load_diabetes(return_X_y=True))
+    model = _sweep_ensemble(X_train, y_train, ["standard", "minmax"], [3, 1])
+    return model, X_test
+
+
+def test_ensemble_exports_as_the_weighted_average(tmp_path, folding_ensemble):
+    model, X_test = folding_ensemble
+    expected = _ensemble_output(model, X_test)
+    module = to_torch_module(model)
+    out = module(torch.as_tensor(X_test, dtype=torch.float32)).detach().numpy()
+    assert out.shape == expected.shape
+    tolerance = {"rtol": 1e-4, "atol": 1e-4 * np.abs(expected).max()}
+    assert_allclose(out, expected, **tolerance)
+    out = _run_exported(export(model, tmp_path / "e.pt2"), X_test)
+    assert_allclose(out, expected, **tolerance)
+
+
+# torch's ONNX exporter warns about its own use of a deprecated pytree API.
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_folding_ensemble_exports_to_onnx(tmp_path, folding_ensemble):
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    model, X_test = folding_ensemble
+    session = ort.InferenceSession(
+        str(export(model, tmp_path / "e.onnx", format="onnx"))
+    )
+    (out,) = session.run(None, {"X": X_test.astype(np.float32)})
+    expected = _ensemble_output(model, X_test)
+    assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+# torch's ONNX exporter warns about its own use of a deprecated pytree API.
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+def test_mixed_table_ensemble_exports_to_onnx_as_one_graph(tmp_path, kind):
+    # Members that do not fold (text, dates, blanks; robust_clip): each one's
+    # preprocessing and network, joined over the same column inputs.
+    pytest.importorskip("skl2onnx")
+    X, y = _mixed(160, seed=5)
+    X_test, _ = _mixed(40, seed=6, unseen=True)
+    if kind == "classifier":
+        y = np.where(y > np.median(y), "high", "low")
+    model = _sweep_ensemble(X, y, ["standard", "robust_clip"], [1, 3])
+    with pytest.raises(ValueError, match="format='onnx'"):
+        export(model, tmp_path / "m.pt2")
+    path = export(model, tmp_path / "m.onnx", format="onnx")
+    session, kinds, out = _onnx_run(path, X_test)
+    assert kinds == model.estimators_[0][0].column_kinds_
+    assert [i.name for i in session.get_inputs()] == list(X.columns)
+    assert [o.name for o in session.get_outputs()] == ["output"]
+    expected = _ensemble_output(model, X_test)
+    assert out.shape == expected.shape
+    assert_allclose(out, expected, rtol=0, atol=1e-5 * max(1, np.abs(expected).max()))
+
+
+# torch's ONNX exporter warns about its own use of a deprecated pytree API.
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_bare_network_and_onnx_only_pipeline_join(tmp_path):
+    # One member is the network alone (torch's ONNX), the other needs
+    # skl2onnx ("ple"): both take the float32 matrix X.
+    pytest.importorskip("skl2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    X_train, y_train, X_test, _ = _split(*load_breast_cancer(return_X_y=True))
+    bare = NormMLPClassifier(**FAST).fit(X_train, y_train)
+    ple = make_norm_pipeline(NormMLPClassifier(**FAST), scaling="ple", tabular=False)
+    members = [("bare", bare), ("ple", ple.fit(X_train, y_train))]
+    model = VotingClassifier(
+        [(name, FrozenEstimator(m)) for name, m in members],
+        voting="soft",
+        weights=[1, 2],
+    ).fit(X_train, y_train)
+    session = ort.InferenceSession(
+        str(export(model, tmp_path / "j.onnx", format="onnx"))
+    )
+    (out,) = session.run(None, {"X": X_test.astype(np.float32)})
+    assert_allclose(out, model.predict_proba(X_test), atol=1e-5)
+
+
+def test_what_in_an_ensemble_cannot_export_is_named(tmp_path):
+    X_train, y_train, _, _ = _split(*load_breast_cancer(return_X_y=True))
+    plain = make_norm_pipeline(NormMLPClassifier(**FAST)).fit(X_train, y_train)
+    quantile = make_norm_pipeline(NormMLPClassifier(**FAST), scaling="quantile")
+    quantile.fit(X_train, y_train)
+    members = [("plain", FrozenEstimator(plain)), ("q", FrozenEstimator(quantile))]
+    soft = VotingClassifier(members, voting="soft").fit(X_train, y_train)
+    with pytest.raises(ValueError, match=r"member 'q'.*'quantile' scaling"):
+        to_torch_module(soft)
+    with pytest.raises(ValueError, match=r"member 'q'.*'quantile' scaling"):
+        export(soft, tmp_path / "q.pt2")
+    if importlib.util.find_spec("skl2onnx"):
+        with pytest.raises(ValueError, match=r"member 'q'.*'quantile' scaling"):
+            export(soft, tmp_path / "q.onnx", format="onnx")
+    hard = VotingClassifier(members[:1], voting="hard").fit(X_train, y_train)
+    with pytest.raises(ValueError, match="voting='hard'"):
+        to_torch_module(hard)
+    with pytest.raises(ValueError, match="voting='hard'"):
+        export(hard, tmp_path / "h.onnx", format="onnx")
+    other = VotingRegressor(
+        [("linear", make_pipeline(StandardScaler(), LinearRegression()))]
+    ).fit(X_train, y_train)
+    with pytest.raises(TypeError, match=r"member 'linear'.*got LinearRegression"):
+        export(other, tmp_path / "l.pt2")
+
+
+# torch's ONNX exporter warns about its own use of a deprecated pytree API.
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_ensemble_members_with_other_onnx_inputs_are_named(tmp_path):
+    # One member reads the columns (a TabularScaler), the other a matrix X.
+    pytest.importorskip("skl2onnx")
+    X, y = _mixed(80, seed=7)
+    X = X[["age"]].fillna(40.0)
+    y = y > np.median(y)
+    columns = make_norm_pipeline(NormMLPClassifier(**FAST), scaling="robust_clip")
+    matrix = make_norm_pipeline(
+        NormMLPClassifier(**FAST), scaling="robust_clip", tabular=False
+    )
+    members = [("columns", columns.fit(X, y)), ("matrix", matrix.fit(X, y))]
+    model = VotingClassifier(
+        [(name, FrozenEstimator(pipe)) for name, pipe in members], voting="soft"
+    ).fit(X, y)
+    with pytest.raises(ValueError, match="member 'matrix' takes other ONNX inputs"):
+        export(model, tmp_path / "m.onnx", format="onnx")

@@ -6,9 +6,13 @@ import joblib
 import numpy as np
 import pytest
 import torch
-from _presets import FAST, fast
+from _presets import FAST, SMALL_SWEEP, fast
 from numpy.testing import assert_array_equal
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.dummy import DummyClassifier
+from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from skorch.callbacks import EarlyStopping
@@ -22,6 +26,7 @@ from sknorm import (
     load,
     make_norm_pipeline,
     save,
+    sweep,
 )
 
 
@@ -169,12 +174,6 @@ def test_other_steps_are_refused(tmp_path):
     pipe = make_pipeline(PCA(2), NormMLPClassifier(**FAST)).fit(X, y)
     with pytest.raises(TypeError, match="got a PCA step"):
         save(pipe, tmp_path / "m")
-    # an average of pipelines (a sweep's ensemble): says what to save instead
-    from sklearn.ensemble import VotingClassifier
-
-    votes = VotingClassifier([("a", pipe)], voting="soft").fit(X, y)
-    with pytest.raises(TypeError, match="best_estimator"):
-        save(votes, tmp_path / "v")
 
 
 def test_no_warning_for_plain_models(tmp_path, iris_pipe):
@@ -196,6 +195,200 @@ def test_every_fitted_attribute_is_kept_or_refused(tmp_path):
     reg.unstorable_ = object()
     with pytest.raises(TypeError, match="cannot store a object"):
         save(reg, tmp_path / "m2")
+
+
+# -- ensembles: sweep()'s VotingClassifier / VotingRegressor ----------------------
+
+
+@pytest.fixture(scope="module")
+def sweep_ensemble():
+    """A sweep's ensemble (soft-voting, members frozen) on string labels."""
+    X, y = load_iris(return_X_y=True)
+    y = np.array(["setosa", "versicolor", "virginica"])[y]
+    result = sweep(X, y, scalings=["standard", "minmax"], **SMALL_SWEEP)
+    assert isinstance(result.ensemble, VotingClassifier)
+    return result.ensemble, X, y
+
+
+@pytest.fixture(scope="module")
+def weighted_regressor():
+    """A VotingRegressor over frozen pipelines, unequal weights, on a DataFrame."""
+    X, y = load_diabetes(return_X_y=True, as_frame=True)
+    pipes = [
+        make_norm_pipeline(NormMLPRegressor(**fast(norm=norm)), scaling=scaling)
+        for scaling, norm in [("standard", "batch"), ("robust_clip", "layer")]
+    ]
+    members = [(f"m{i}", FrozenEstimator(p.fit(X, y))) for i, p in enumerate(pipes)]
+    return VotingRegressor(members, weights=[3, 1]).fit(X, y), X, y
+
+
+def _assert_same_ensemble(again, model, X, y):
+    assert type(again) is type(model)
+    assert again.get_params(deep=False).keys() == model.get_params(deep=False).keys()
+    assert (again.voting if hasattr(model, "voting") else None) == getattr(
+        model, "voting", None
+    )
+    assert again.weights == model.weights
+    assert_array_equal(again.predict(X), model.predict(X))
+    assert again.score(X, y) == model.score(X, y)
+    assert list(again.named_estimators_) == list(model.named_estimators_)
+    # as fit leaves them: the frozen members themselves, in order
+    assert again.estimators_ == [est for _, est in again.estimators]
+    assert list(again.named_estimators_.values()) == again.estimators_
+    assert all(isinstance(est, FrozenEstimator) for est in again.estimators_)
+    assert again.n_features_in_ == model.n_features_in_
+    if hasattr(model, "feature_names_in_"):
+        assert_array_equal(again.feature_names_in_, model.feature_names_in_)
+    else:
+        assert not hasattr(again, "feature_names_in_")
+
+
+def test_sweep_ensemble_round_trip(tmp_path, sweep_ensemble):
+    model, X, y = sweep_ensemble
+    again = load(save(model, tmp_path / "e.sknorm"))
+    _assert_same_ensemble(again, model, X, y)
+    assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    assert_array_equal(again.classes_, model.classes_)
+    assert_array_equal(again.le_.classes_, model.le_.classes_)
+    assert_array_equal(again.transform(X), model.transform(X))
+
+
+def test_weighted_regressor_round_trip(tmp_path, weighted_regressor):
+    model, X, y = weighted_regressor
+    again = load(save(model, tmp_path / "r.sknorm"))
+    _assert_same_ensemble(again, model, X, y)
+    assert again.weights == [3, 1]
+
+
+@pytest.mark.parametrize("which", ["sweep_ensemble", "weighted_regressor"])
+def test_loaded_ensemble_fit_keeps_its_members(tmp_path, which, request):
+    model, X, y = request.getfixturevalue(which)
+    again = load(save(model, tmp_path / "e.sknorm"))
+    members = list(again.estimators_)
+    before = again.predict(X)
+    again.fit(X[::-1], y[::-1])  # FrozenEstimator: fit keeps each member
+    assert all(a is b for a, b in zip(again.estimators_, members, strict=True))
+    assert_array_equal(again.predict(X), before)
+
+
+def test_hard_voting_over_unfrozen_members_round_trips(tmp_path, iris_pipe):
+    # A VotingClassifier fitted the ordinary way: clones of the members,
+    # trained on the encoded labels; kept as such (not frozen).
+    _, X = iris_pipe
+    y = np.array(["a", "b", "c"])[load_iris(return_X_y=True)[1]]
+    votes = VotingClassifier(
+        [
+            ("one", make_norm_pipeline(NormMLPClassifier(**FAST))),
+            ("two", NormMLPClassifier(**FAST)),
+        ],
+        voting="hard",
+    ).fit(X, y)
+    again = load(save(votes, tmp_path / "h.sknorm"))
+    assert again.voting == "hard"
+    assert_array_equal(again.predict(X), votes.predict(X))
+    assert not any(isinstance(est, FrozenEstimator) for est in again.estimators_)
+    template = again.named_estimators["one"]  # unfitted, as fit leaves it
+    assert template is not again.named_estimators_["one"]
+    with pytest.raises(NotFittedError):
+        template.predict(X)
+    assert_array_equal(again.fit(X, y).classes_, votes.classes_)  # refits
+
+
+def test_ensembles_of_other_models_are_refused_by_name(tmp_path, iris_pipe):
+    from sklearn.decomposition import PCA
+
+    pipe, X = iris_pipe
+    y = pipe.predict(X)
+    logistic = VotingClassifier(
+        [("net", FrozenEstimator(pipe)), ("baseline", DummyClassifier())],
+        voting="soft",
+    ).fit(X, y)
+    with pytest.raises(TypeError, match="member 'baseline' is a DummyClassifier"):
+        save(logistic, tmp_path / "l")
+    reduced = make_pipeline(PCA(2), NormMLPClassifier(**FAST)).fit(X, y)
+    with_pca = VotingClassifier([("pca", FrozenEstimator(reduced))]).fit(X, y)
+    with pytest.raises(TypeError, match=r"member 'pca'.*got a PCA step"):
+        save(with_pca, tmp_path / "p")
+    dropped = VotingClassifier(
+        [("a", FrozenEstimator(pipe)), ("b", "drop")], voting="soft"
+    ).fit(X, y)
+    with pytest.raises(TypeError, match="member 'b' is dropped"):
+        save(dropped, tmp_path / "d")
+    with pytest.raises(NotFittedError):
+        save(VotingClassifier([("a", FrozenEstimator(pipe))]), tmp_path / "u")
+    assert not any(tmp_path.iterdir())
+
+
+def _nested(config):
+    config["members"][0]["model"] = json.loads(json.dumps(config))
+
+
+# (what, how the voting file's configuration is changed, a word of the error)
+CRAFTED_ENSEMBLES = [
+    (
+        "a class not allowed",
+        lambda c: c.update({"class": "StackingClassifier"}),
+        "'StackingClassifier' is not allowed",
+    ),
+    (
+        "more weights than members",
+        lambda c: c["params"].update(weights=[1, 2, 3]),
+        "2 members and weights [1, 2, 3]",
+    ),
+    (
+        "weights that are not numbers",
+        lambda c: c["params"].update(weights=["a", "b"]),
+        "weights ['a', 'b']",
+    ),
+    ("missing classes", lambda c: c.pop("classes"), "classes are missing"),
+    (
+        "classes of another count",
+        lambda c: c.update(classes={"__array__": ["x"], "kind": "U", "shape": [1]}),
+        "1 classes, its member",
+    ),
+    ("classes that are not labels", lambda c: c.update(classes=3), "not a list"),
+    ("no members", lambda c: c.update(members=[]), "has no members"),
+    (
+        "members named alike",
+        lambda c: c["members"][1].update(name=c["members"][0]["name"]),
+        "unique",
+    ),
+    ("a member named by a number", lambda c: c["members"][0].update(name=7), "7"),
+    ("an unknown voting", lambda c: c["params"].update(voting="loud"), "voting"),
+    (
+        "an unknown kind of member",
+        lambda c: c["members"][0]["model"].update(kind="forest"),
+        "a model of kind 'forest'",
+    ),
+    ("an ensemble inside an ensemble", _nested, "a model of kind 'voting'"),
+    (
+        "a member's step not allowed",
+        lambda c: c["members"][0]["model"]["steps"][0][1].update({"class": "Popen"}),
+        "'Popen' is not allowed",
+    ),
+    (
+        "a kind this sknorm does not know",
+        lambda c: c.update(kind="stack"),
+        "unknown kind of model 'stack'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "edit, word",
+    [c[1:] for c in CRAFTED_ENSEMBLES],
+    ids=[c[0] for c in CRAFTED_ENSEMBLES],
+)
+def test_crafted_ensemble_files_are_refused(tmp_path, sweep_ensemble, edit, word):
+    path = save(sweep_ensemble[0], tmp_path / "e.sknorm")
+    payload = torch.load(path, weights_only=True)
+    config = _config(payload)
+    edit(config)
+    _set_config(payload, config)
+    torch.save(payload, path)
+    with pytest.raises(ValueError, match="damaged sknorm model file") as info:
+        load(path)
+    assert word in str(info.value)
 
 
 # -- crafted and damaged files ---------------------------------------------------
