@@ -366,6 +366,8 @@ def test_ensemble_exports_as_the_weighted_average(tmp_path, folding_ensemble):
 
 # torch's ONNX exporter warns about its own use of a deprecated pytree API.
 @pytest.mark.filterwarnings("ignore::FutureWarning")
+# The same module as above; a regressor's ONNX average: the mixed-table test.
+@pytest.mark.parametrize("folding_ensemble", ["classifier"], indirect=True)
 def test_folding_ensemble_exports_to_onnx(tmp_path, folding_ensemble):
     pytest.importorskip("onnxscript")
     ort = pytest.importorskip("onnxruntime")
