@@ -29,7 +29,7 @@ QUICK_RUNS = {
     "bench_packed.py": (
         ["--quick"],
         [
-            "| way | wall s (median) | cpu s | vs packed (median) | vs packed, each round",
+            "| way | wall s (median) | cpu s | vs packed (median) |",
             "| members | packed wall s (median) | cpu s | vs 9 candidates |",
             "| 3 x 3 sweep, two workers | median wall s | every run s |",
             "| command | wall s (whole process) | search s (printed) | wrote |",
