@@ -83,3 +83,13 @@ def run_python():
         return proc
 
     return run
+
+
+@pytest.fixture
+def in_empty_folder(tmp_path_factory, monkeypatch):
+    """Run in an empty folder of the test's own: the command's default report
+    folder (``sknorm-report``) is then never one a user's earlier run left in
+    the working directory (the command refuses to replace it)."""
+    folder = tmp_path_factory.mktemp("cwd")  # apart from the test's tmp_path
+    monkeypatch.chdir(folder)
+    return folder

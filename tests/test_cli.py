@@ -15,6 +15,9 @@ pd = pytest.importorskip("pandas")
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
+# never the user's own sknorm-report/: the README's first command writes one
+pytestmark = pytest.mark.usefixtures("in_empty_folder")
+
 TINY = ["--cv", "2", "--epochs", "2", "--hidden", "8", "--no-progress"]
 TINY += ["--n-jobs", "1"]
 REPORT_FILES = {"results.csv", "curves.csv", "heatmap.png", "curves.png", "report.md"}

@@ -14,6 +14,9 @@ from sknorm.cli import _kinds, _load_data, _scalings, build_parser, main
 pytest.importorskip("matplotlib")
 pytest.importorskip("tqdm")
 
+# never the user's own sknorm-report/: the README's first command writes one
+pytestmark = pytest.mark.usefixtures("in_empty_folder")
+
 LOANS = Path(__file__).resolve().parents[1] / "examples" / "data" / "loans.csv"
 TINY = ["--cv", "2", "--epochs", "1", "--hidden", "4", "--no-progress"]
 TINY += ["--n-jobs", "1", "--scalings", "standard", "--norms", "none", "--no-curves"]
