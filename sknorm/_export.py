@@ -41,6 +41,7 @@ from torch import nn
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._optional import import_optional
+from ._persist import writable_path
 from ._pipeline import voting_members
 from ._scalers import (
     AFFINE_SCALINGS,
@@ -49,6 +50,7 @@ from ._scalers import (
     PiecewiseLinearEncoder,
     RobustClipScaler,
 )
+from ._sweep import check_model_given
 from ._tabular import TabularScaler
 from .nn import Affine
 
@@ -251,6 +253,7 @@ VotingClassifier or VotingRegressor
     >>> bool(abs(proba - votes.predict_proba(X)).max() < 1e-5)
     True
     """
+    check_model_given(model, "to_torch_module")
     parts = _voting_parts(model)
     if parts is not None:
         members, weights = parts
@@ -377,7 +380,9 @@ VotingClassifier or VotingRegressor
     """
     if format not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {EXPORT_FORMATS}, got {format!r}.")
-    path = Path(path)
+    check_model_given(model, "sknorm.export")
+    suffix = ".pt2" if format == "torch_export" else ".onnx"
+    path = writable_path(path, f"model{suffix}")
     try:
         module = to_torch_module(model)
     except ValueError:

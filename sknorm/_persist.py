@@ -44,6 +44,7 @@ from skorch.history import History
 from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._pipeline import voting_members
 from ._scalers import InputScaler, PiecewiseLinearEncoder, RobustClipScaler
+from ._sweep import check_model_given
 from ._tabular import TabularScaler
 from ._version import __version__
 
@@ -373,6 +374,8 @@ VotingClassifier or VotingRegressor
     >>> type(again.named_estimators_["b"]).__name__
     'FrozenEstimator'
     """
+    check_model_given(model, "sknorm.save")
+    path = writable_path(path, "model.sknorm")
     w = _Writer()
     members = voting_members(model)
     if members is None:
@@ -386,8 +389,24 @@ VotingClassifier or VotingRegressor
         "config": json.dumps(config),
         "tensors": w.tensors,
     }
-    path = Path(path)
     torch.save(payload, path)
+    return path
+
+
+def writable_path(path: str | os.PathLike, example: str) -> Path:
+    """``path`` as a file to write: an IsADirectoryError when it is a folder,
+    a FileNotFoundError when its folder does not exist (``example`` names a
+    file to suggest), before anything is built or written."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a folder; give a file to write in it, e.g. {path / example}."
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"The folder {path.parent} does not exist; create it first, or write "
+            "somewhere else."
+        )
     return path
 
 
@@ -510,6 +529,26 @@ def _voting_from_config(config: dict, r: _Reader):
     return ensemble
 
 
+def _unreadable(exc: Exception, path) -> str:
+    """Why torch.load refused a file, in the safe format's terms (torch's own
+    message suggests ``weights_only=False``, which would run the file)."""
+    text = str(exc)
+    if isinstance(exc, EOFError) or "Ran out of input" in text:
+        return "it is empty or cut short"
+    with open(path, "rb") as file:
+        start = file.read(2)
+    if "Unsupported global" in text or start[:1] == b"\x80":  # a pickle
+        return (
+            "it holds Python objects, not only data (a pickle or joblib file, "
+            "say), which may run code, and sknorm.load never runs any; load a "
+            "pickle only from a source you trust, with joblib.load or pickle.load"
+        )
+    if start != b"PK":  # torch.save writes a zip archive
+        return "it is neither a file torch.save wrote nor a pickle"
+    first = (text.strip().splitlines() or [""])[0].split(". ")[0]
+    return f"it is damaged ({type(exc).__name__}: {first})"
+
+
 def _read_payload(path) -> dict:
     try:
         with warnings.catch_warnings():  # torch notes a foreign pickle's protocol
@@ -518,10 +557,9 @@ def _read_payload(path) -> dict:
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise  # the path, not the file's content: as open() says
     except Exception as exc:  # unpickling errors of every kind: one ValueError
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ValueError(
-            f"{path} is not a safe sknorm model file (it holds more than data, or "
-            f"is damaged), so it was not loaded: {reason}"
+            f"{path} is not a safe sknorm model file, so it was not loaded: "
+            f"{_unreadable(exc, path)}."
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not an sknorm model file written by sknorm.save.")

@@ -546,6 +546,31 @@ def _curves(search, X, y, task, random_state, advance, sample_weight=None):
 
 
 # -- the result --------------------------------------------------------------------
+def check_model_given(model, action: str) -> None:
+    """A TypeError that says what to pass when ``model`` is a sweep's result,
+    a search or None rather than the fitted model they hold (what
+    :func:`sknorm.save` and :func:`sknorm.export` take); ``action`` names
+    the caller ("save", say)."""
+    if isinstance(model, SweepResult):
+        raise TypeError(
+            f"{action} takes a fitted model, not the SweepResult: pass "
+            "result.model (the model the sweep picked: its best candidate or the "
+            "average of the best, refit on all the data), or result.best_estimator "
+            "(the best candidate alone)."
+        )
+    if model is None:
+        raise TypeError(
+            f"{action} got None, not a fitted model (a sweep with refit=False "
+            "fits none; its result.model is None: rerun it with refit=True, the "
+            "default)."
+        )
+    if hasattr(model, "cv_results_") or hasattr(model, "param_grid"):  # a search
+        raise TypeError(
+            f"{action} takes a fitted model, not the {type(model).__name__}: pass "
+            "its best_estimator_ (refit=True, the default, fits it)."
+        )
+
+
 @dataclass(repr=False)
 class SweepResult:
     """What :func:`sweep` returns: the fitted search, its table and curves.

@@ -471,3 +471,19 @@ def test_ensemble_members_with_other_onnx_inputs_are_named(tmp_path):
     ).fit(X, y)
     with pytest.raises(ValueError, match="member 'matrix' takes other ONNX inputs"):
         export(model, tmp_path / "m.onnx", format="onnx")
+
+
+def test_export_names_what_to_pass_and_refuses_bad_paths_before_writing(tmp_path):
+    X, y = load_breast_cancer(return_X_y=True)
+    result = sweep(X, y, cv=2, scalings=["standard"], norms=["none"], **fast())
+    for call in (to_torch_module, lambda m: export(m, tmp_path / "m.pt2")):
+        with pytest.raises(TypeError, match=r"not the SweepResult: pass result\."):
+            call(result)
+        with pytest.raises(TypeError, match=r"got None"):
+            call(None)
+    with pytest.raises(IsADirectoryError, match=r"is a folder; .*model\.onnx"):
+        export(result.model, tmp_path, format="onnx")
+    with pytest.raises(FileNotFoundError, match=r"folder .*nope does not exist"):
+        export(result.model, tmp_path / "nope" / "m.pt2")
+    assert list(tmp_path.iterdir()) == []
+    assert export(result.model, tmp_path / "m.pt2").exists()

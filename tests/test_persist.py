@@ -563,3 +563,52 @@ def test_crafted_files_give_one_value_error_within_bounded_memory(
         assert line.startswith("ValueError"), f"{what}: {line}"
         assert word in line, f"{what}: {line}"
     assert int(peak.split()[1]) < 1_500_000, peak  # kB: well under the cap
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep():
+    X, y = load_iris(return_X_y=True)
+    return sweep(X, y, cv=2, scalings=["standard"], norms=["none"], **fast())
+
+
+def test_save_names_what_to_pass_instead_of_a_result_a_search_or_none(
+    tmp_path, tiny_sweep
+):
+    path = tmp_path / "m.sknorm"
+    with pytest.raises(TypeError, match=r"not the SweepResult: pass result\.model"):
+        save(tiny_sweep, path)
+    with pytest.raises(TypeError, match=r"pass its best_estimator_"):
+        save(tiny_sweep.search, path)
+    with pytest.raises(TypeError, match=r"got None.*refit=False"):
+        save(None, path)
+    assert not path.exists()
+    assert load(save(tiny_sweep.model, path)).predict(np.zeros((1, 4))).shape == (1,)
+
+
+def test_save_refuses_a_folder_or_a_missing_folder_before_writing(tmp_path, iris_pipe):
+    pipe, _ = iris_pipe
+    with pytest.raises(IsADirectoryError, match=r"is a folder; .*model\.sknorm"):
+        save(pipe, tmp_path)
+    with pytest.raises(FileNotFoundError, match=r"folder .*nope does not exist"):
+        save(pipe, tmp_path / "nope" / "m.sknorm")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_load_says_why_a_file_is_not_one_it_reads(tmp_path, iris_pipe):
+    pipe, _ = iris_pipe
+    joblib.dump(pipe, tmp_path / "m.joblib")
+    (tmp_path / "empty").write_bytes(b"")
+    (tmp_path / "notes.txt").write_text("101\n")
+    good = save(pipe, tmp_path / "m.sknorm").read_bytes()
+    (tmp_path / "cut.sknorm").write_bytes(good[: len(good) // 2])
+    reasons = {
+        "m.joblib": "pickle or joblib file, say), which may run code",
+        "empty": "it is empty or cut short",
+        "notes.txt": "neither a file torch.save wrote nor a pickle",
+        "cut.sknorm": "it is damaged",
+    }
+    for name, reason in reasons.items():
+        with pytest.raises(ValueError, match="not a safe sknorm model file") as info:
+            load(tmp_path / name)
+        assert reason in str(info.value), name
+        assert "weights_only" not in str(info.value)  # torch's unsafe advice
