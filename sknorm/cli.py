@@ -718,12 +718,23 @@ def _report(
         *_failures_section(result),
     ]
     if result.curves is not None:
+        if getattr(result.search, "packed_", False):  # from the search's own run
+            how = (
+                f"From the search's own run, averaged over the {cv.get_n_splits()} "
+                f"folds: each candidate's {result.loss} on its training rows "
+                "during every epoch (solid) and on the fold's held-out rows after "
+                "it, in evaluation mode (dashed)."
+            )
+        else:
+            how = (
+                "Each candidate fit once more on 80% of the data; "
+                f"{result.loss} on that training part (solid) and on the held-out "
+                "20% (dashed) after every epoch, in evaluation mode."
+            )
         lines += [
             "## Training curves",
             "",
-            "Each candidate fit once on 80% of the data; "
-            f"{result.loss} on that training part (solid) and on the held-out 20% "
-            "(dashed) after every epoch, in evaluation mode. Data: `curves.csv`.",
+            how + " Data: `curves.csv`.",
             "",
             "![Training and validation loss per epoch](curves.png)",
             "",

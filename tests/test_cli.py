@@ -54,6 +54,16 @@ def test_cli_default_data_writes_the_report(tmp_path, capsys):
     assert f"sknorm {__version__}" in report
     assert "Best candidate:** scaling=standard" in report
     assert "| rank | scaling | norm | mean accuracy |" in report
+    assert "From the search's own run, averaged over the 2 folds" in report
+
+
+def test_cli_report_says_where_the_grid_engines_curves_come_from(tmp_path):
+    out = tmp_path / "report"
+    args = ["sweep", *TINY, "--scalings", "standard", "--norms", "none"]
+    assert main([*args, "--engine", "grid", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "Each candidate fit once more on 80% of the data" in report
+    assert "search's own run" not in report
 
 
 def test_cli_csv_from_a_sklearn_dataset(iris_csv, tmp_path, capsys):
