@@ -430,6 +430,11 @@ default="standard"
         check_is_fitted(self)
         frame = _frame(X)
         validate_data(self, X, reset=False, skip_check_array=True)
+        names = list(self.column_kinds_)
+        if set(frame.columns) != set(names):
+            # an array after a DataFrame (or the reverse): read by position, as
+            # scikit-learn's transformers do (validate_data warned about it)
+            frame = frame.set_axis(names, axis=1)
         return self.transformer_.transform(self._prepare(frame))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

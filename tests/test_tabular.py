@@ -202,3 +202,14 @@ def test_sparse_input_is_refused_with_the_way_out():
         TabularScaler().fit(X)
     with pytest.raises(TypeError, match=r"tabular=False"):
         make_norm_pipeline(NormMLPClassifier(max_epochs=1)).fit(X, np.arange(20) % 2)
+
+
+def test_rows_without_the_fitted_names_are_read_by_position_as_sklearn_does():
+    X = pd.DataFrame({"age": [20.0, None, 40.0, 31.0], "city": ["a", "b", None, "a"]})
+    by_name = TabularScaler().fit(X)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        got = by_name.transform(X.to_numpy())
+    np.testing.assert_array_equal(got, by_name.transform(X))
+    by_position = TabularScaler().fit(X.to_numpy())
+    with pytest.warns(UserWarning, match="X has feature names"):
+        np.testing.assert_array_equal(by_position.transform(X), got)
