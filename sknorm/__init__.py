@@ -1,6 +1,6 @@
 """sknorm: input scaling and hidden-layer norms as scikit-learn hyperparameters."""
 
-from . import exceptions
+from . import datasets, exceptions
 from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._export import export, to_torch_module
 from ._norms import NORMS
@@ -29,6 +29,7 @@ __all__ = [
     "SweepResult",
     "TabularScaler",
     "__version__",
+    "datasets",
     "exceptions",
     "export",
     "load",
