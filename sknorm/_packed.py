@@ -1329,7 +1329,7 @@ NORM_WORK = {
 }
 
 
-def _work(module: MLP) -> float:
+def work_per_row(module: MLP) -> float:
     """A member's work per row, roughly: its multiply-adds (the input
     embedding's included: a PLR member's are 20 times a plain one's), the
     hidden layers' weighed up by their norm's own work (:data:`NORM_WORK`)."""
@@ -1346,14 +1346,14 @@ def _work(module: MLP) -> float:
 #: every norm group goes to one worker whole: splitting a group makes both
 #: halves pay its per-step ops. On the 3 x 3 sweep (groups none, batch and
 #: layer; two workers dealt none + layer and batch, 6% apart by
-#: :func:`_work`) whole groups beat equal cuts in 4 of 5 alternating runs,
+#: :func:`work_per_row`) whole groups beat equal cuts in 4 of 5 alternating runs,
 #: median 2.46 s against 2.71 s (``python benchmarks/bench_packed.py --only
 #: deal``; 13 of 15 in the trials before it).
 WHOLE_GROUP_SLACK = 0.10
 
 
 def _deal(modules: Sequence[MLP], n_workers: int) -> list[list[int]]:
-    """The members split among the workers, by their work (:func:`_work`):
+    """The members split among the workers, by their work (:func:`work_per_row`):
     whole norm groups, each to the least loaded worker, biggest first, when
     that leaves no worker more than :data:`WHOLE_GROUP_SLACK` above an equal
     share and none empty; else sorted by norm group and cut into runs of
@@ -1362,7 +1362,7 @@ def _deal(modules: Sequence[MLP], n_workers: int) -> list[list[int]]:
     layer and step). Every worker gets at least one member."""
     keys = [_group_key(m) for m in modules]
     ranked = sorted(set(keys), key=keys.index)
-    work = [_work(m) for m in modules]
+    work = [work_per_row(m) for m in modules]
     members = {key: [i for i, k in enumerate(keys) if k == key] for key in ranked}
     group_work = {key: sum(work[i] for i in members[key]) for key in ranked}
     loads, shares = [0.0] * n_workers, [[] for _ in range(n_workers)]

@@ -30,9 +30,9 @@ from sknorm._packed import (
     _deal,
     _is_weight,
     _PackedNorm,
-    _work,
     seeded_member,
     train_packed,
+    work_per_row,
 )
 from sknorm.nn import MLP
 
@@ -231,7 +231,7 @@ def test_workers_get_equal_work_not_equal_members():
     modules = plain + plr
     shares = _deal(modules, 2)
     assert sorted(i for share in shares for i in share) == list(range(35))
-    work = [sum(_work(modules[i]) for i in share) for share in shares]
+    work = [sum(work_per_row(modules[i]) for i in share) for share in shares]
     assert max(work) < 1.1 * min(work)
     assert sorted(len(share) for share in shares) == [3, 32]
     # never an empty worker, however lopsided the work
@@ -240,7 +240,7 @@ def test_workers_get_equal_work_not_equal_members():
 
 def test_norm_groups_go_to_one_worker_whole_when_the_work_allows():
     # none, batch and layer groups of 15: whole groups (none + layer against
-    # batch) are 6% apart by _work, so no group is split; a single group is
+    # batch) are 6% apart by work_per_row, so no group is split; a single group is
     # cut in two
     def group(norm, n):
         return [MLP(30, 2, (64, 64), norm=norm) for _ in range(n)]
@@ -250,7 +250,7 @@ def test_norm_groups_go_to_one_worker_whole_when_the_work_allows():
     norms = [{modules[i].hidden[0].norm.__class__.__name__ for i in s} for s in shares]
     assert sorted(len(n) for n in norms) == [1, 2]  # no group in both
     assert sorted(i for share in shares for i in share) == list(range(45))
-    work = [sum(_work(modules[i]) for i in share) for share in shares]
+    work = [sum(work_per_row(modules[i]) for i in share) for share in shares]
     assert max(work) <= (1 + WHOLE_GROUP_SLACK) * sum(work) / 2
     single = _deal(group("layer", 10), 2)
     assert [len(s) for s in single] == [5, 5]

@@ -70,6 +70,18 @@ def test_packed_search_ranks_and_refits_the_best(searches, cancer):
     assert packed.best_estimator_[-1].n_iter_ == SETTINGS["max_epochs"]
 
 
+def test_fit_time_is_each_candidates_share_of_the_run_by_its_work(cancer):
+    # a PLR member's multiply-adds are many plain ones' (its embedding), so
+    # its share of the packed run is too; the shares add up to the run
+    X, y = cancer
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
+    grid = {"net__input_embedding": ["none", "periodic"], "net__norm": ["none"]}
+    search = PackedSearchCV(pipe, grid, cv=CV, refit=False).fit(X[::3], y[::3])
+    plain, plr = search.cv_results_["mean_fit_time"]
+    assert plr > 5 * plain > 0
+    assert (search.cv_results_["std_fit_time"] >= 0).all()
+
+
 def test_packed_search_records_curves(searches):
     packed, _ = searches
     assert len(packed.curves_) == 4 * 3 * SETTINGS["max_epochs"]
