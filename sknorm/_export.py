@@ -20,6 +20,7 @@ in which the members share the inputs.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import warnings
 from contextlib import contextmanager
@@ -69,13 +70,22 @@ _SECONDS_PER_DAY = 86400.0
 
 @contextmanager
 def _quiet_torch_onnx():
-    """Silence the FutureWarning torch's ONNX exporter raises about its own use
-    of a deprecated pytree API (nothing a caller can act on)."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning
-        )
-        yield
+    """Silence what torch's ONNX exporter says about itself, nothing a caller
+    can act on: the FutureWarning about its own use of a deprecated pytree
+    API, and the four log lines "torchvision is not installed. Skipping
+    torchvision::nms" (and roi_align, ...) its op registry writes on first
+    use without torchvision, which an MLP never needs."""
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = registry.level
+    registry.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", r".*isinstance\(treespec, LeafSpec\)", FutureWarning
+            )
+            yield
+    finally:
+        registry.setLevel(level)
 
 
 def _tabular_affine(step: TabularScaler, n_features: int) -> Affine:
@@ -382,6 +392,14 @@ VotingClassifier or VotingRegressor
         raise ValueError(f"format must be one of {EXPORT_FORMATS}, got {format!r}.")
     check_model_given(model, "sknorm.export")
     suffix = ".pt2" if format == "torch_export" else ".onnx"
+    other = ".onnx" if format == "torch_export" else ".pt2"
+    if Path(path).suffix.lower() == other:
+        raise ValueError(
+            f"{os.fspath(path)!r} ends in {other}, but format={format!r} writes "
+            f"a {suffix} file; pass format="
+            f"{'onnx' if other == '.onnx' else 'torch_export'!r} for {other}, or "
+            f"a path ending in {suffix}."
+        )
     path = writable_path(path, f"model{suffix}")
     try:
         module = to_torch_module(model)

@@ -40,11 +40,27 @@ def import_optional(module: str, extra: str, purpose: str) -> ModuleType:
     ImportError: the report needs no_such_module_x, which is not installed; \
 install it with `pip install 'sknorm[report]'`.
     """
+    package = module.split(".")[0]
     try:
         return importlib.import_module(module)
-    except ImportError as exc:
-        package = module.split(".")[0]
+    except ModuleNotFoundError as exc:
+        # only the module itself (or a package above it) missing is "not
+        # installed"; a missing module inside it is a broken install or a
+        # local file shadowing one of its dependencies, as below
+        if exc.name is None or not module.startswith(exc.name):
+            raise _broken(purpose, package, exc) from exc
         raise ImportError(
             f"{purpose} needs {package}, which is not installed; install it with "
             f"`pip install 'sknorm[{extra}]'`."
         ) from exc
+    except ImportError as exc:
+        raise _broken(purpose, package, exc) from exc
+
+
+def _broken(purpose: str, package: str, exc: ImportError) -> ImportError:
+    """An installed optional dependency that fails to import."""
+    return ImportError(
+        f"{purpose} needs {package}, which is installed but failed to import: "
+        f"{exc} (a file or folder of the same name as one of its modules in "
+        "the working directory can shadow it)."
+    )

@@ -1,5 +1,6 @@
 import importlib.util
 import json
+import logging
 import subprocess
 import sys
 
@@ -27,6 +28,7 @@ from sknorm import (
     sweep,
     to_torch_module,
 )
+from sknorm._export import _quiet_torch_onnx
 
 
 def _split(X, y):
@@ -129,6 +131,24 @@ def test_export_errors(tmp_path):
         export(quantile, tmp_path / "q.bin", format="pickle")
     with pytest.raises(TypeError, match="NormMLPClassifier or NormMLPRegressor"):
         export(make_pipeline(MinMaxScaler()).fit(X), tmp_path / "x.pt2")
+    # the other format's suffix is a mistake, not a choice: nothing written
+    standard = make_norm_pipeline(NormMLPClassifier(**FAST)).fit(X, y)
+    with pytest.raises(ValueError, match=r"ends in \.pt2, but format='onnx'"):
+        export(standard, tmp_path / "m.pt2", format="onnx")
+    with pytest.raises(ValueError, match=r"ends in \.onnx, but format='torch_exp"):
+        export(standard, tmp_path / "m.ONNX")
+    assert not list(tmp_path.iterdir())
+
+
+def test_onnx_export_keeps_torchs_own_log_lines_quiet():
+    # without torchvision, torch's ONNX op registry logs four "torchvision is
+    # not installed. Skipping torchvision::nms" lines on first use: muted
+    # inside the export, and the logger's level put back after it
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    before = registry.level
+    with _quiet_torch_onnx():
+        assert not registry.isEnabledFor(logging.WARNING)
+    assert registry.level == before
 
 
 @pytest.mark.parametrize(
