@@ -42,6 +42,10 @@ Run from the repository root::
    cancer and diabetes: the best candidate's refit, then the other two
    candidates in one packed run, against the three candidates fitted one
    after another (as it was done before: the best one twice).
+6b. The floor (``floor``): the packed search on one worker against the
+   arithmetic it cannot avoid, on one torch thread: its 45 members' network
+   forward and backward alone for as many steps (no optimizer, data or
+   validation), and the same with no norms (the matrix products alone).
 7. One packed training step of 25 members per norm (hidden (64, 64), batch
    64, one torch thread), and each norm's extra time over no norm: the
    weights the engine deals members to its workers by
@@ -387,12 +391,76 @@ def _norms(quick: bool) -> list[list]:
     return out
 
 
+def _floor(X, y, epochs: int, hidden: tuple, folds: int, repeats: int) -> list:
+    """How close the packed search is to its arithmetic: the 3 x 3 sweep's 45
+    members as the engine's own ``PackedMLP`` (15 each of none, batch and
+    layer), forward and backward for as many steps as the search takes
+    (``epochs`` x ``ceil(fold rows / 64)``, every step a full batch of 64, a
+    slight overcount), on one torch thread, with nothing else: no optimizer,
+    no data, no validation; then the same with every member's norm none (the
+    matrix products alone). Against the packed search on one worker (one
+    torch thread), each run in turn ``repeats`` times, medians."""
+    from sknorm._packed import PackedMLP, _Rows  # the engine's own module
+    from sknorm.nn import MLP
+
+    n_train = len(X) - len(X) // folds
+    steps = epochs * int(np.ceil(n_train / 64))
+    classes = len(np.unique(y))
+    cv = StratifiedKFold(folds, shuffle=True, random_state=0)
+    search = PackedSearchCV(
+        _pipeline(epochs, hidden, threads=1),
+        normalization_grid(SCALINGS_9, NORMS_9),
+        cv=cv,
+        refit=False,
+        n_jobs=1,
+    )
+    ways = {}
+    for label, norms in (
+        ("the network alone", NORMS_9),
+        ("matrix products", ["none"] * len(NORMS_9)),
+    ):
+        members = [
+            MLP(X.shape[1], classes, hidden, norm=norm, norm_params={"groups": 8})
+            for norm in norms
+            for _ in range(len(SCALINGS_9) * folds)
+        ]
+        ways[label] = PackedMLP(members).train()
+    k = len(SCALINGS_9) * len(NORMS_9) * folds
+    batch = torch.randn(k, 64, X.shape[1])
+    real = _Rows(torch.full((k,), 64), width=64)
+    threads = torch.get_num_threads()
+    runs: dict[str, list] = {"packed search, 1 worker": [], **{w: [] for w in ways}}
+    try:
+        for _ in range(repeats):
+            runs["packed search, 1 worker"].append(_timed(clone(search), X, y)[0])
+            torch.set_num_threads(1)
+            for label, packed in ways.items():
+                start = time.perf_counter()
+                for _ in range(steps):
+                    packed(batch, real).sum().backward()
+                runs[label].append(time.perf_counter() - start)
+            torch.set_num_threads(threads)
+    finally:
+        torch.set_num_threads(threads)
+    base = float(np.median(runs["matrix products"]))
+    return [
+        [
+            label,
+            f"{np.median(walls):.2f}",
+            f"{np.median(walls) / base:.2f}",
+            steps,
+            ", ".join(f"{w:.2f}" for w in walls),
+        ]
+        for label, walls in runs.items()
+    ]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings")
     parser.add_argument(
         "--only",
-        default="speed,growth,deal,command,defaults,large,ensemble,norms",
+        default="speed,growth,deal,command,defaults,large,ensemble,floor,norms",
         help="comma-separated tables to make (default: all)",
     )
     args = parser.parse_args(argv)
@@ -442,6 +510,12 @@ def main(argv=None) -> None:
             "all refits, now vs before",
         ]
         print(markdown_table(header, _ensemble(args.quick)))
+        print()
+    if "floor" in only:
+        header = ["one torch thread, 3 x 3 sweep", "wall s (median)", "vs products"]
+        header += ["steps", "every run s"]
+        rows = _floor(X, y, epochs, hidden, folds, 1 if args.quick else 3)
+        print(markdown_table(header, rows))
         print()
     if "norms" in only:
         header = ["norm", "step ms (25 members)", "extra work vs none"]

@@ -36,6 +36,7 @@ QUICK_RUNS = {
             "| sweep(X, y) engine | wall s | best | best CV score |",
             "| way | wall s | peak RSS MB | growth MB (x data) | best CV |",
             "| set | best refit s | ensemble refit s (now) |",
+            "| one torch thread, 3 x 3 sweep | wall s (median) | vs products |",
             "| norm | step ms (25 members) | extra work vs none |",
         ],
     ),
