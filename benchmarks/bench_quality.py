@@ -33,6 +33,9 @@ Each model brings its own preprocessing, as a user would:
 * ``sknorm_sweep_dropout3`` (only with ``--models``): the sweep best with
   ``dropout=0.3`` on every candidate, the estimators' default (the sweep's
   own is 0.0);
+* ``sknorm_sweep_v20`` (only with ``--models``): the sweep best with
+  ``validation_fraction=0.2`` on every candidate (early stopping's held-out
+  share of each fold's training rows; the default is 0.1);
 * ``sklearn_mlp_standard`` / ``sklearn_mlp_minmax``: scikit-learn's
   ``MLPClassifier/Regressor()`` (defaults) behind a ``ColumnTransformer``:
   numbers imputed (median) then ``StandardScaler`` / ``MinMaxScaler``, other
@@ -94,7 +97,7 @@ MODELS = (
     "tabm_d",
 )
 #: Rows only on request (``--models``), for the studies the README cites.
-EXTRA_MODELS = ("sknorm_sweep_dropout3",)
+EXTRA_MODELS = ("sknorm_sweep_dropout3", "sknorm_sweep_v20")
 PYTABKIT = {"realmlp_td", "tabm_d"}
 NOT_YET = "not yet"
 SKIPPED = "skipped (slow)"
@@ -145,6 +148,7 @@ def fit_model(name, task, X, y, seed, quick):
         "sknorm_sweep_ensemble",
         "sknorm_sweep_model",
         "sknorm_sweep_dropout3",
+        "sknorm_sweep_v20",
     ):
         options = {"cv": 2, "scalings": ["standard"], "norms": ["batch", "layer"]}
         options = {**options, **small} if quick else {"cv": 3}
@@ -152,6 +156,8 @@ def fit_model(name, task, X, y, seed, quick):
             options["scalings"] = ["none", "minmax", "standard"]
         if name == "sknorm_sweep_dropout3":
             options["dropout"] = 0.3
+        if name == "sknorm_sweep_v20":
+            options["validation_fraction"] = 0.2
         if name in ("sknorm_sweep_ensemble", "sknorm_sweep_model"):
             if not _sweep_has_ensemble():
                 raise NotYet
