@@ -435,7 +435,37 @@ default="standard"
             # an array after a DataFrame (or the reverse): read by position, as
             # scikit-learn's transformers do (validate_data warned about it)
             frame = frame.set_axis(names, axis=1)
-        return self.transformer_.transform(self._prepare(frame))
+        return self.transformer_.transform(self._as_fitted(self._prepare(frame)))
+
+    def _as_fitted(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """Text that spells a category fitted as another type (``"True"`` for
+        ``True``, ``"10"`` for the code 10, as a CSV or JSON read as text
+        gives them) read as that category, where it would be an unseen
+        value: ``str(value)`` is what the ONNX export matches too."""
+        encoders = [
+            (encoder, columns)
+            for name, encoder, columns in self.transformer_.transformers_
+            if name == "categories"
+        ]
+        for encoder, columns in encoders:
+            for name, fitted in zip(columns, encoder.categories_, strict=True):
+                spelled = {
+                    str(c): c for c in fitted if not isinstance(c, str) and c == c
+                }
+                spelled = {t: c for t, c in spelled.items() if t not in set(fitted)}
+                if not spelled:
+                    continue
+                values = rows[name].to_numpy(dtype=object)  # object, as fitted
+                text = np.fromiter(
+                    (isinstance(v, str) and v in spelled for v in values),
+                    dtype=bool,
+                    count=len(values),
+                )
+                if text.any():
+                    values = values.copy()
+                    values[text] = [spelled[v] for v in values[text]]
+                    rows[name] = values
+        return rows
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the output columns.

@@ -110,6 +110,35 @@ def test_unseen_categories_and_new_blanks_are_handled(loans):
     )
 
 
+def test_text_spelling_a_fitted_category_of_another_type_is_that_category():
+    # booleans and category codes fitted as values, then given as text (a CSV
+    # or JSON read as text): "True" and "10" are those categories, as the
+    # ONNX export (which takes str(value)) reads them, not unseen values
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(
+        {
+            "num": rng.normal(size=40),
+            "flag": rng.choice([True, False], 40),
+            "code": pd.Categorical(rng.choice([10, 20, 30], 40)),
+            "word": rng.choice(["a", "b"], 40),
+        }
+    )
+    scaler = TabularScaler().fit(X)
+    as_text = X.astype(str).assign(num=X["num"])
+    assert_array_equal(scaler.transform(as_text), scaler.transform(X))
+    # a spelling that is no fitted category stays unseen: all zeros there
+    odd = X.head(2).assign(flag=["true", "yes"], code=["10.0", "x"])
+    names = list(scaler.get_feature_names_out())
+    out = scaler.transform(odd)
+    assert not out[
+        :, [names.index(n) for n in names if n[:4] in ("flag", "code")]
+    ].any()
+    # text fitted as text is never re-read
+    assert_array_equal(
+        scaler.transform(X.assign(word="a"))[:, names.index("word_a")], 1.0
+    )
+
+
 def test_high_cardinality_text_is_capped(loans):
     X, _ = loans
     for cap in (5, 20):
