@@ -897,7 +897,33 @@ def _onnx_pipeline(model):
         prep, net, io_map=[(prep.graph.output[0].name, "net/X")]
     )
     if isinstance(steps[0][1], TabularScaler):  # how to feed each input
-        kinds = json.dumps(steps[0][1].column_kinds_)
-        onnx.helper.set_model_props(merged, {_ONNX_KINDS: kinds})
+        kinds = steps[0][1].column_kinds_
+        _name_inputs(merged, list(kinds))
+        onnx.helper.set_model_props(merged, {_ONNX_KINDS: json.dumps(kinds)})
     onnx.checker.check_model(merged)
     return merged
+
+
+def _name_inputs(model, names: list[str]) -> None:
+    """Give the graph's inputs the columns' own names, in order: skl2onnx
+    rewrites any name that is not an identifier ("mean radius" becomes
+    "mean_radius", "a b" beside "a_b" becomes "a_b1"), where the model is
+    fed (and its ``column_kinds`` metadata names them) by column."""
+    graph = model.graph
+    renamed = {
+        v.name: name
+        for v, name in zip(graph.input, names, strict=True)
+        if v.name != name
+    }
+    if not renamed:
+        return
+    taken = {v.name for v in graph.value_info} | {
+        n for node in graph.node for n in node.output
+    }
+    clash = taken & set(renamed.values())
+    if clash:  # an inner value already has a column's name (never seen)
+        raise ValueError(f"ONNX export: the column name {sorted(clash)[0]!r} is taken.")
+    for v in graph.input:
+        v.name = renamed.get(v.name, v.name)
+    for node in graph.node:
+        node.input[:] = [renamed.get(n, n) for n in node.input]

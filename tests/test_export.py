@@ -252,6 +252,27 @@ def test_mixed_table_exports_whole_to_onnx(tmp_path, kind, scaling, max_categori
     assert_allclose(out, expected, rtol=0, atol=1e-5)
 
 
+def test_onnx_inputs_are_named_exactly_as_the_columns(tmp_path):
+    # skl2onnx rewrites names that are not identifiers ("mean radius" ->
+    # "mean_radius"; "a b" beside "a_b" -> "a_b1"): the model takes each
+    # column by its own name, as its column_kinds metadata and the docs say,
+    # an ensemble's too
+    pytest.importorskip("skl2onnx")
+    X, y = _mixed(120, seed=0)
+    X.columns = ["mean radius", "a b", "a_b", "revenu €"]
+    pipe = make_norm_pipeline(NormMLPRegressor(**FAST)).fit(X, y)
+    session, kinds, out = _onnx_run(export(pipe, tmp_path / "m.onnx", format="onnx"), X)
+    assert [i.name for i in session.get_inputs()] == list(X.columns) == list(kinds)
+    assert_allclose(out, pipe.predict(X), rtol=0, atol=1e-5)
+    voting = VotingRegressor(
+        [("a", FrozenEstimator(pipe)), ("b", FrozenEstimator(pipe))]
+    )
+    path = export(voting.fit(X, y), tmp_path / "v.onnx", format="onnx")
+    session, _, out = _onnx_run(path, X)
+    assert [i.name for i in session.get_inputs()] == list(X.columns)
+    assert_allclose(out, pipe.predict(X), rtol=0, atol=1e-5)
+
+
 @pytest.mark.parametrize(
     "scaling, params",
     [
