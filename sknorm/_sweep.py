@@ -518,9 +518,21 @@ def _curves(search, X, y, task, random_state, advance, sample_weight=None):
     The fits run with the search's ``n_jobs``; a failed one is a warning and
     no rows. ``advance(n)`` is called as fits finish (skipped ones count).
     """
-    X_train, X_valid, y_train, y_valid, w_train = _curve_split(
-        X, y, task, random_state, sample_weight
-    )
+    try:
+        X_train, X_valid, y_train, y_valid, w_train = _curve_split(
+            X, y, task, random_state, sample_weight
+        )
+    except ValueError as exc:  # too few rows to hold out a share of each class
+        advance(len(search.cv_results_["params"]))
+        warnings.warn(
+            f"No training curves: their fits hold out "
+            f"{CURVE_VALIDATION_FRACTION:.0%} of the {len(y)} rows, which "
+            f"cannot be done here ({exc}). The sweep's scores stand; pass "
+            "curves=False to skip them.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return pd.DataFrame([], columns=list(CURVE_COLUMNS))
     candidates = _scored_candidates(search)
     advance(len(search.cv_results_["params"]) - len(candidates))
     jobs = (

@@ -441,6 +441,20 @@ def test_sweep_failed_curve_fit_warns_and_goes_on(cancer150):
     assert list(result.curves.columns) == list(CURVE_COLUMNS)
 
 
+def test_sweep_too_small_to_hold_out_curves_keeps_its_scores():
+    # 10 rows, 3 classes: the grid engine's curve fits hold out 20% (2 rows),
+    # fewer than the classes; the search's scores stand, the curves are none
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 2)), np.array(list("aaaabbbccc"))
+    with pytest.warns(UserWarning, match=r"No training curves.*20% of the 10 rows"):
+        result = sweep(
+            X, y, scalings=["standard"], norms=["none"], cv=2, engine="grid", **FAST
+        )
+    assert len(result.table) == 1 and result.model is not None
+    assert result.curves.empty
+    assert list(result.curves.columns) == list(CURVE_COLUMNS)
+
+
 def test_sweep_plot_returns_figures(result):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
