@@ -28,7 +28,8 @@ import numpy as np
 import pandas as pd
 from joblib import effective_n_jobs, parallel_config
 from sklearn import config_context
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.metrics import get_scorer, log_loss, mean_squared_error
 from sklearn.model_selection import (
     GridSearchCV,
@@ -427,6 +428,39 @@ def _reporting(reporter: Callable[[int], Any], group_size: int) -> Iterator:
         yield
     finally:
         _SEARCH_REPORTER.reset(token)
+
+
+def _check_scored(search, X, y, scoring: str) -> None:
+    """A ValueError naming the cause when no candidate has a score: its fits
+    ran (scikit-learn raises when every fit fails) but the scorer failed on
+    every fold, as ``"f1"`` does on text labels without a ``pos_label`` or
+    ``"roc_auc"`` on three classes; scikit-learn only warns, and would hand
+    back an arbitrary candidate refit as the best."""
+    if np.isfinite(search.cv_results_["mean_test_score"]).any():
+        return
+    failures = _failures(search)
+    if failures:
+        (scaling, norm), error = next(iter(failures.items()))
+        cause = f"the fit of scaling={scaling!r}, norm={norm!r} failed: {error}"
+    else:
+        cause = "the scorer failed or returned NaN on every fold"
+        # the scorer's own error, on the refit model or (refit=False) on a
+        # dummy of the same task: the usual causes are in the labels
+        model = getattr(search, "best_estimator_", None)
+        if model is None:
+            dummy = DummyClassifier() if is_classifier(search.estimator) else None
+            model = (dummy or DummyRegressor()).fit(np.zeros((len(y), 1)), y)
+            X = np.zeros((len(y), 1))
+        try:
+            search.scorer_(model, X, y)
+        except Exception as exc:  # any scorer's error, shown
+            cause = f"the scorer failed: {type(exc).__name__}: {exc}"
+    raise ValueError(
+        f"No candidate has a {scoring!r} score (every one is NaN): {cause}. "
+        "Choose a scoring that suits the target (for text labels, f1 and "
+        "precision need a pos_label: make_scorer(f1_score, pos_label=...); "
+        "roc_auc on more than two classes is 'roc_auc_ovr')."
+    )
 
 
 # -- training curves -------------------------------------------------------------
@@ -1145,6 +1179,7 @@ def sweep(
                 if curves
                 else None
             )
+    _check_scored(search, X, y, scoring_name)
     return SweepResult(
         search=search,
         table=_table(search),

@@ -455,6 +455,33 @@ def test_sweep_too_small_to_hold_out_curves_keeps_its_scores():
     assert list(result.curves.columns) == list(CURVE_COLUMNS)
 
 
+@pytest.mark.parametrize("engine, refit", [("packed", True), ("grid", False)])
+def test_sweep_whose_scorer_fails_everywhere_says_why(engine, refit):
+    # f1 on yes/no labels needs a pos_label: every fit runs, every score is
+    # NaN; scikit-learn only warns (and refits some candidate as the "best"),
+    # the sweep raises with the scorer's own error
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn's "Scoring failed"
+        expected = (
+            r"No candidate has a 'f1' score.*scorer failed: ValueError: pos_label=1"
+        )
+        with pytest.raises(ValueError, match=expected):
+            sweep(
+                X,
+                y,
+                scoring="f1",
+                cv=2,
+                engine=engine,
+                refit=refit,
+                scalings=["standard"],
+                norms=["none"],
+                **FAST,
+            )
+
+
 def test_sweep_plot_returns_figures(result):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
