@@ -24,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import clone, is_classifier
+from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import VotingClassifier, VotingRegressor
+from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.impute import MissingIndicator, SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -39,6 +40,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 from sklearn.utils import Bunch
+from sklearn.utils.validation import check_is_fitted
 from skorch.history import History
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
@@ -248,6 +250,14 @@ def _params_for_file(est, w: _Writer, skip: tuple[str, ...] = ()) -> dict:
 
 def _step_to_config(step, w: _Writer) -> dict:
     name = type(step).__name__
+    if isinstance(step, BaseEstimator):
+        try:
+            check_is_fitted(step)
+        except NotFittedError:
+            raise NotFittedError(
+                f"sknorm.save takes a fitted model; its {name} is not fitted: "
+                "call fit first."
+            ) from None
     if _ESTIMATORS.get(name) is type(step):
         module = step.net_.module_
         state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
@@ -345,7 +355,7 @@ VotingClassifier or VotingRegressor
         When a step, or an ensemble's member, cannot be stored; the message
         names it.
     sklearn.exceptions.NotFittedError
-        When the ensemble is not fitted.
+        When the model (a step of it, an ensemble) is not fitted.
 
     Examples
     --------

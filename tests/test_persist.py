@@ -23,6 +23,7 @@ from sknorm import (
     InputScaler,
     NormMLPClassifier,
     NormMLPRegressor,
+    TabularScaler,
     load,
     make_norm_pipeline,
     save,
@@ -591,6 +592,22 @@ def test_save_refuses_a_folder_or_a_missing_folder_before_writing(tmp_path, iris
         save(pipe, tmp_path)
     with pytest.raises(FileNotFoundError, match=r"folder .*nope does not exist"):
         save(pipe, tmp_path / "nope" / "m.sknorm")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_refuses_an_unfitted_model_naming_its_step(tmp_path, iris_pipe):
+    pipe, _ = iris_pipe
+    half = make_norm_pipeline(NormMLPClassifier(**FAST))
+    half.steps[0] = ("scale", pipe[0])  # a fitted scaler, an unfitted network
+    unfitted = [
+        (make_norm_pipeline(NormMLPClassifier(**FAST)), "TabularScaler"),
+        (half, "NormMLPClassifier"),
+        (TabularScaler(), "TabularScaler"),
+        (InputScaler(), "InputScaler"),
+    ]
+    for model, step in unfitted:
+        with pytest.raises(NotFittedError, match=f"fitted model; its {step} is not"):
+            save(model, tmp_path / "m.sknorm")
     assert list(tmp_path.iterdir()) == []
 
 
