@@ -393,6 +393,9 @@ def _read_csv(path: Path, sep: str | None, encoding: str, decimal: str):
     except (pd.errors.ParserError, OSError, ValueError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc
         raise InputError(f"cannot read CSV file {path}: {reason}") from None
+    # names as written but for spaces around them (" t " is t: _check_header
+    # refused names that only they tell apart)
+    frame.columns = [name.strip() if isinstance(name, str) else name for name in frame]
     return frame, sep, header
 
 
@@ -454,9 +457,29 @@ def _number(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def _typed(name: str, column):
+def _decimal_commas(name: str, column):
+    """A text column whose every value is a number written with a decimal
+    comma ("0,942", as a CSV with ";" between fields has them) as numbers,
+    with a note; None for any other column."""
+    if pd.api.types.infer_dtype(column, skipna=True) != "string":
+        return None
+    text = column.dropna().astype(str)
+    numbers = pd.to_numeric(text.str.replace(",", ".", regex=False), "coerce")
+    if not text.size or numbers.isna().any() or not text.str.contains(",").any():
+        return None
+    print(
+        f"note: column {name!r} holds numbers with decimal commas "
+        f"({text.iloc[0]}): read as numbers (--decimal , says so for every column)",
+        file=sys.stderr,
+    )
+    return pd.to_numeric(column.str.replace(",", ".", regex=False), errors="coerce")
+
+
+def _typed(name: str, column, commas: bool = False):
     """A text column as what its values are: dates when every non-blank value is
-    an ISO 8601 date, else categories; numbers mixed with text are an error."""
+    an ISO 8601 date, else categories; numbers mixed with text are an error.
+    ``commas``: numbers may have decimal commas (not where "," separates the
+    fields: there a quoted "1,234" is more likely a thousand)."""
     if pd.api.types.infer_dtype(column, skipna=True) != "string":
         return column
     text = column.dropna()
@@ -469,6 +492,8 @@ def _typed(name: str, column):
             commas = pd.to_numeric(text.str.replace(",", "."), errors="coerce")
             hint = " (decimal commas? give --decimal ,)" if commas.notna().all() else ""
             raise InputError(f"{exc}{hint}") from None
+    elif commas and (numbers := _decimal_commas(name, column)) is not None:
+        return numbers
     dates = pd.to_datetime(column, format="ISO8601", errors="coerce", utc=True)
     if dates.notna().sum() == text.size:
         return dates
@@ -477,12 +502,16 @@ def _typed(name: str, column):
 
 def _load_csv(args):
     """``X, y, description, notes``: the ``--csv`` file, ready for the sweep."""
-    path, target = args.csv, args.target
+    path, target = args.csv, args.target.strip()
     frame, sep, header = _read_csv(path, args.sep, args.encoding, args.decimal)
     frame, notes = _drop_index(frame, header, path)
-    frame, dropped = _drop_columns(frame, args.drop or [], target, path)
+    drop = [name.strip() for name in args.drop or []]
+    frame, dropped = _drop_columns(frame, drop, target, path)
     X, y = _split_target(frame, target, path)
-    X = pd.DataFrame({name: _typed(str(name), X[name]) for name in X.columns})
+    commas = sep != "," and args.decimal == "."
+    numbers = _decimal_commas(target, y) if commas else None
+    y = y if numbers is None else numbers
+    X = pd.DataFrame({name: _typed(str(name), X[name], commas) for name in X})
     separator = "" if sep == "," else f" (separator {sep!r})"
     description = (
         f"{_code(str(path))}{separator}, target column {_code(target)}: "

@@ -164,6 +164,29 @@ def test_csv_decimal_commas_get_a_hint(tmp_path, capsys):
     assert line.endswith("(decimal commas? give --decimal ,)")
 
 
+def test_csv_columns_of_decimal_commas_are_numbers_with_a_note(tmp_path, capsys):
+    # ";" between fields and "," in every number, as European spreadsheets
+    # write them: numbers (the target too), each column noted
+    csv = _write(tmp_path / "d.csv", "a;b;y\n0,942;x;1,5\n-1,397;z;2,25\n")
+    X, y, _, _ = _load("--csv", csv, "--target", "y")
+    assert X["a"].tolist() == [0.942, -1.397] and y.tolist() == [1.5, 2.25]
+    assert X["b"].dtype == "category"
+    err = capsys.readouterr().err
+    assert "note: column 'a' holds numbers with decimal commas (0,942)" in err
+    assert "column 'y'" in err and "column 'b'" not in err
+    # "," between fields: a quoted "1,234" is text (likely a thousand), as before
+    csv = _write(tmp_path / "c.csv", 'a,n,y\n"1,234",1,x\n"2,5",2,z\n')
+    X, _, _, _ = _load("--csv", csv, "--target", "y")
+    assert X["a"].dtype == "category"
+
+
+def test_csv_names_with_spaces_around_them_are_read_without(tmp_path):
+    csv = _write(tmp_path / "d.csv", "a , b, t \n1,2,x\n3,4,z\n")
+    for target in ("t", " t "):
+        X, y, _, _ = _load("--csv", csv, "--target", target, "--drop", " b")
+        assert list(X.columns) == ["a"] and y.tolist() == ["x", "z"]
+
+
 def test_csv_duplicate_names_are_named_with_their_places(tmp_path, capsys):
     csv = _write(tmp_path / "d.csv", "a,b,a,y,b\n1,2,3,x,4\n")
     line = _error(capsys, "--csv", csv, "--target", "y")
