@@ -180,7 +180,7 @@ def _prepare_fold(
         if test is not None:
             X_held, y_held = probe._validate_targets(X_test, y_test, reset=False)
             heldout = (_float32(X_held), y_held)
-            X_scored = torch.from_numpy(np.asarray(X_held, dtype=np.float64))
+            X_scored = _tensor(np.asarray(X_held, dtype=np.float64))
             scored = (X_scored, y_held)
     except ValueError:  # e.g. a class absent from the training rows
         heldout = scored = None
@@ -214,7 +214,14 @@ def _own_scorers(scorers) -> bool:
 
 
 def _float32(X) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+    return _tensor(np.ascontiguousarray(X, dtype=np.float32))
+
+
+def _tensor(array: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` of a copy when ``array`` is read-only (a pandas
+    frame's values under copy-on-write), where torch would warn that writing
+    to it is undefined."""
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
 
 
 @dataclass

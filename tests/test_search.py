@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier, VotingRegressor
 from sklearn.exceptions import FitFailedWarning
@@ -284,3 +284,17 @@ def test_a_scorer_of_ones_own_gets_the_pipeline_and_the_raw_rows(cancer):
     assert_allclose(
         packed.cv_results_["mean_test_own"], packed.cv_results_["mean_test_acc"]
     )
+
+
+def test_read_only_rows_become_tensors_of_a_copy():
+    # a DataFrame's values under pandas' copy-on-write are read-only: torch
+    # warns ("not writable ... undefined behavior") on them unless copied
+    from sknorm._search import _float32, _tensor
+
+    rows = np.arange(6, dtype=np.float32).reshape(2, 3)
+    rows.flags.writeable = False
+    for tensor in (_float32(rows), _tensor(rows)):
+        assert not np.shares_memory(tensor.numpy(), rows)
+        assert_array_equal(tensor.numpy(), rows)
+    writable = np.ones((2, 3), dtype=np.float32)
+    assert np.shares_memory(_float32(writable).numpy(), writable)  # no copy
