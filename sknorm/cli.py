@@ -500,6 +500,23 @@ def _typed(name: str, column, commas: bool = False):
     return column.astype("category")
 
 
+def _note_identifiers(X, min_rows: int = 20) -> None:
+    """A note for each text column with a different value in every row (of at
+    least ``min_rows``): an identifier, whose few kept categories one-hot
+    encode single rows, which a model can only memorise."""
+    for name in X.columns:
+        column = X[name]
+        if column.dtype != "category" or column.count() < min_rows:
+            continue
+        if column.nunique() == column.count():
+            print(
+                f"note: column {name!r} holds a different value in every row "
+                f"({column.dropna().iloc[0]}, ...): an identifier? It is "
+                f"encoded as text; --drop {name} leaves it out",
+                file=sys.stderr,
+            )
+
+
 def _load_csv(args):
     """``X, y, description, notes``: the ``--csv`` file, ready for the sweep."""
     path, target = args.csv, args.target.strip()
@@ -512,6 +529,7 @@ def _load_csv(args):
     numbers = _decimal_commas(target, y) if commas else None
     y = y if numbers is None else numbers
     X = pd.DataFrame({name: _typed(str(name), X[name], commas) for name in X})
+    _note_identifiers(X)
     separator = "" if sep == "," else f" (separator {sep!r})"
     description = (
         f"{_code(str(path))}{separator}, target column {_code(target)}: "

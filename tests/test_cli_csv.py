@@ -180,6 +180,17 @@ def test_csv_columns_of_decimal_commas_are_numbers_with_a_note(tmp_path, capsys)
     assert X["a"].dtype == "category"
 
 
+def test_csv_identifier_column_gets_a_note(tmp_path, capsys):
+    rows = "".join(f"cust{i:04d},{i % 7},{'xz'[i % 2]}\n" for i in range(30))
+    csv = _write(tmp_path / "d.csv", "id,a,y\n" + rows)
+    _load("--csv", csv, "--target", "y")
+    err = capsys.readouterr().err
+    assert "note: column 'id' holds a different value in every row (cust0000" in err
+    assert "--drop id" in err and "column 'a'" not in err
+    _load("--csv", csv, "--target", "y", "--drop", "id")
+    assert "identifier" not in capsys.readouterr().err
+
+
 def test_csv_names_with_spaces_around_them_are_read_without(tmp_path):
     csv = _write(tmp_path / "d.csv", "a , b, t \n1,2,x\n3,4,z\n")
     for target in ("t", " t "):
