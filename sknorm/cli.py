@@ -500,21 +500,44 @@ def _typed(name: str, column, commas: bool = False):
     return column.astype("category")
 
 
-def _note_identifiers(X, min_rows: int = 20) -> None:
-    """A note for each text column with a different value in every row (of at
-    least ``min_rows``): an identifier, whose few kept categories one-hot
-    encode single rows, which a model can only memorise."""
+#: Text around numbers that a spreadsheet writes: currency signs, percent
+#: and thousands separators ("$1,234.56", "12.3 %").
+_UNITS = re.compile(r"[\s$€£¥%,]")
+#: Day-first or month-first dates ("31/12/2024", "12-31-24"), not ISO 8601.
+_LOCAL_DATE = re.compile(r"^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}$")
+
+
+def _note_odd_text(X, min_rows: int = 20) -> None:
+    """A note for each text column that is likely something else, each encoded
+    as text (categories) all the same: a different value in every row (of at
+    least ``min_rows``: an identifier, whose few kept categories one-hot
+    encode single rows), numbers with currency or percent signs, dates that
+    are not ISO 8601."""
     for name in X.columns:
         column = X[name]
-        if column.dtype != "category" or column.count() < min_rows:
+        if column.dtype != "category":
             continue
-        if column.nunique() == column.count():
-            print(
-                f"note: column {name!r} holds a different value in every row "
-                f"({column.dropna().iloc[0]}, ...): an identifier? It is "
-                f"encoded as text; --drop {name} leaves it out",
-                file=sys.stderr,
-            )
+        text = column.dropna().astype(str)
+        if text.empty:
+            continue
+        first = text.iloc[0]
+        stripped = text.str.replace(_UNITS, "", regex=True)
+        if pd.to_numeric(stripped, errors="coerce").notna().all():
+            what = "numbers written with signs or separators"
+            way = f"write them as plain numbers, or --drop {name}"
+        elif text.str.match(_LOCAL_DATE).all():
+            what = "dates, not written as ISO 8601 (2024-12-31)"
+            way = f"write them as YYYY-MM-DD, or --drop {name}"
+        elif len(text) >= min_rows and text.nunique() == len(text):
+            what = "a different value in every row: an identifier?"
+            way = f"--drop {name} leaves it out"
+        else:
+            continue
+        print(
+            f"note: column {name!r} holds {what} ({first}, ...); it is encoded as "
+            f"text: {way}",
+            file=sys.stderr,
+        )
 
 
 def _load_csv(args):
@@ -529,7 +552,7 @@ def _load_csv(args):
     numbers = _decimal_commas(target, y) if commas else None
     y = y if numbers is None else numbers
     X = pd.DataFrame({name: _typed(str(name), X[name], commas) for name in X})
-    _note_identifiers(X)
+    _note_odd_text(X)
     separator = "" if sep == "," else f" (separator {sep!r})"
     description = (
         f"{_code(str(path))}{separator}, target column {_code(target)}: "

@@ -185,10 +185,22 @@ def test_csv_identifier_column_gets_a_note(tmp_path, capsys):
     csv = _write(tmp_path / "d.csv", "id,a,y\n" + rows)
     _load("--csv", csv, "--target", "y")
     err = capsys.readouterr().err
-    assert "note: column 'id' holds a different value in every row (cust0000" in err
+    assert "note: column 'id' holds a different value in every row: an ident" in err
+    assert "(cust0000, ...)" in err
     assert "--drop id" in err and "column 'a'" not in err
     _load("--csv", csv, "--target", "y", "--drop", "id")
     assert "identifier" not in capsys.readouterr().err
+    # money, percents and local dates: notes, and still text (categories)
+    csv = _write(
+        tmp_path / "m.csv",
+        'price,share,day,y\n"$1,234.50",12.3%,31/12/2024,x\n$99,5 %,01/02/2023,z\n',
+    )
+    X, _, _, _ = _load("--csv", csv, "--target", "y")
+    err = capsys.readouterr().err
+    assert "column 'price' holds numbers written with signs" in err
+    assert "column 'share' holds numbers written with signs" in err
+    assert "column 'day' holds dates, not written as ISO 8601" in err
+    assert (X.dtypes == "category").all()
 
 
 def test_csv_names_with_spaces_around_them_are_read_without(tmp_path):
