@@ -304,8 +304,8 @@ def _add_run_arguments(group) -> None:
     group.add_argument(
         "--force",
         action="store_true",
-        help="replace the report folder when it exists (it is never overwritten "
-        "otherwise)",
+        help="replace the report folder when it exists and holds only an earlier "
+        "report's files (it is never overwritten otherwise)",
     )
     group.add_argument(
         "--no-progress", action="store_true", help="do not show the progress bar"
@@ -823,15 +823,34 @@ def _pyplot():
     return import_optional("matplotlib.pyplot", "report", "sknorm sweep")
 
 
+#: What a report folder holds: all that ``--force`` will replace.
+REPORT_FILES = ("results.csv", "curves.csv", "heatmap.png", "curves.png", "report.md")
+
+
 def _check_out(out: Path, force: bool) -> None:
-    """Fail before any fit when the report cannot go to ``out``."""
+    """Fail before any fit when the report cannot go to ``out``. ``--force``
+    replaces a folder only when it holds nothing but an earlier report's
+    files, and never the current folder or one above it."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file, not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise InputError(
-            f"the report folder {out} exists; pass --force to replace it, or "
-            "choose another --out"
-        )
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise InputError(
+                f"the report folder {out} exists; pass --force to replace it, or "
+                "choose another --out"
+            )
+        here = Path.cwd().resolve()
+        if out.resolve() == here or out.resolve() in here.parents:
+            raise InputError(
+                f"--out {out} is the current folder (or holds it); --force does not "
+                "replace it: choose another --out"
+            )
+        others = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)
+        if others:
+            raise InputError(
+                f"--force replaces only a report folder, and {out} holds other "
+                f"things too ({_listing(others, limit=3)}); choose another --out"
+            )
     parent = out.resolve().parent
     try:
         parent.mkdir(parents=True, exist_ok=True)

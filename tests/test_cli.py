@@ -216,6 +216,25 @@ def test_cli_never_overwrites_a_report_without_force(tmp_path, capsys):
     assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no staging left
 
 
+def test_cli_force_replaces_only_a_report_folder(tmp_path, capsys, monkeypatch):
+    # a folder that holds anything but an earlier report's files (a project,
+    # the CSV itself) is never replaced, nor the current folder
+    monkeypatch.setattr("sknorm.cli.sweep", lambda *a, **k: pytest.fail("fitted"))
+    project = tmp_path / "project"
+    (project / "src").mkdir(parents=True)
+    (project / "src" / "important.py").write_text("precious")
+    (project / "report.md").write_text("old")
+    assert main([*ONE, "--out", str(project), "--force"]) == 2
+    line = _error(capsys)
+    assert "--force replaces only a report folder" in line and "'src'" in line
+    assert (project / "src" / "important.py").read_text() == "precious"
+    monkeypatch.chdir(project / "src")
+    for here in (".", ".."):
+        assert main([*ONE, "--out", here, "--force"]) == 2
+        assert "is the current folder (or holds it)" in _error(capsys)
+    assert (project / "src" / "important.py").read_text() == "precious"
+
+
 def test_cli_an_unwritable_place_is_found_before_any_fit(tmp_path, capsys):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
