@@ -213,6 +213,11 @@ def _own_scorers(scorers) -> bool:
     return any(not isinstance(s, _BaseScorer | _PassthroughScorer) for s in inner)
 
 
+def _several_outputs(y) -> bool:
+    """Whether ``y`` holds more than one target column."""
+    return y is not None and np.ndim(y) == 2 and np.shape(y)[1] > 1
+
+
 def _float32(X) -> torch.Tensor:
     return _tensor(np.ascontiguousarray(X, dtype=np.float32))
 
@@ -530,6 +535,12 @@ n_splits_, refit_time_, multimetric_
             The fitted search.
         """
         groups = params.pop("groups", None)
+        if self.ensemble and self.ensemble >= 2 and _several_outputs(y):
+            raise ValueError(
+                f"ensemble={self.ensemble} averages candidates with scikit-learn's "
+                "VotingRegressor, which takes one target column; y has "
+                f"{np.shape(y)[1]}: pass ensemble=0."
+            )
         reason = _unpackable(self.estimator, self.param_grid, params)
         if reason is None and y is None:
             reason = "y is None"
@@ -814,7 +825,10 @@ n_splits_, refit_time_, multimetric_
             ensemble = VotingClassifier(estimators, voting="soft")
         else:
             ensemble = VotingRegressor(estimators)
-        self.ensemble_estimator_ = ensemble.fit(X, y)
+        # frozen members: fit only reads the classes (y of one column as 1-D)
+        self.ensemble_estimator_ = ensemble.fit(
+            X, np.ravel(y) if np.ndim(y) == 2 else y
+        )
 
     def _packed_refits(self, X, y, candidates: list[dict]) -> list:
         """``candidates`` fitted on all the rows as one packed run: ordinary

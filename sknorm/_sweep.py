@@ -878,7 +878,9 @@ def _build_search(
             f"ensemble must be 'auto', 0 or an int >= 2, got {ensemble!r}."
         )
     if ensemble == "auto":  # the search caps it at the number of candidates
-        ensemble = AUTO_ENSEMBLE if packed else 0
+        # none for several target columns: VotingRegressor takes one
+        several = np.ndim(y) == 2 and np.shape(y)[1] > 1
+        ensemble = AUTO_ENSEMBLE if packed and not several else 0
     if ensemble and not packed:
         warnings.warn(
             "sweep(ensemble=...) needs the packed engine (the grid engine, which "

@@ -482,6 +482,23 @@ def test_sweep_whose_scorer_fails_everywhere_says_why(engine, refit):
             )
 
 
+def test_sweep_of_several_targets_has_no_ensemble():
+    # VotingRegressor takes one target column: "auto" averages none for two,
+    # an explicit ensemble is refused before any fit; one column (n, 1) has one
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 4))
+    Y = np.c_[X[:, 0], 3 * X[:, 1]]
+    options = {"scalings": ["standard", "minmax"], "norms": ["none"], "cv": 2}
+    result = sweep(X, Y, **options, **FAST)
+    assert result.ensemble is None and result.model.predict(X[:3]).shape == (3, 2)
+    with pytest.raises(ValueError, match="takes one target column; y has 2"):
+        sweep(X, Y, ensemble=2, **options, **FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no DataConversionWarning either
+        result = sweep(X, Y[:, :1], **options, **FAST)
+    assert result.ensemble is not None
+
+
 def test_sweep_plot_returns_figures(result):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
