@@ -650,11 +650,17 @@ class _BaseNormMLP(BaseEstimator):
                 "process may use; leave n_threads=None to choose automatically."
             )
 
+    def _changed_since_built(self, n_features: int) -> list[str]:
+        """The network's parameters that differ (``set_params`` after fit)
+        from those its trained network was built with."""
+        current = self.net_.get_params(deep=False)
+        wanted = self._module_params(n_features, self._n_net_outputs())
+        return sorted(k for k, v in wanted.items() if current[f"module__{k}"] != v)
+
     def _check_warm_net(self, n_features: int) -> None:
         """A continued fit must train the network the parameters describe."""
         current = self.net_.get_params(deep=False)
-        wanted = self._module_params(n_features, self._n_net_outputs())
-        changed = sorted(k for k, v in wanted.items() if current[f"module__{k}"] != v)
+        changed = self._changed_since_built(n_features)
         if changed:
             raise ValueError(
                 f"warm_start continues the trained network, but {changed} changed "

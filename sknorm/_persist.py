@@ -259,6 +259,13 @@ def _step_to_config(step, w: _Writer) -> dict:
                 "call fit first."
             ) from None
     if _ESTIMATORS.get(name) is type(step):
+        changed = step._changed_since_built(step.n_features_in_)
+        if changed:  # the file would rebuild another network around the weights
+            raise ValueError(
+                f"sknorm.save: the {name}'s {', '.join(changed)} changed (set_params) "
+                "since its network was trained, and a model file rebuilds the "
+                "network from the parameters: set them back, or fit again."
+            )
         module = step.net_.module_
         state = {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
         return {

@@ -8,6 +8,7 @@ import pytest
 import torch
 from _presets import FAST, SMALL_SWEEP, fast
 from numpy.testing import assert_array_equal
+from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
 from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import VotingClassifier, VotingRegressor
@@ -609,6 +610,27 @@ def test_save_refuses_an_unfitted_model_naming_its_step(tmp_path, iris_pipe):
         with pytest.raises(NotFittedError, match=f"fitted model; its {step} is not"):
             save(model, tmp_path / "m.sknorm")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_save_refuses_a_network_whose_parameters_changed_since_fit(tmp_path):
+    # set_params after fit: predict still uses the trained network, but a
+    # file rebuilds the network from the parameters (wrong predictions for
+    # activation, "damaged file" for a shape): refused, naming them
+    X, y = load_iris(return_X_y=True)
+    pipe = make_norm_pipeline(NormMLPClassifier(**fast(norm="layer"))).fit(X, y)
+    for change in ({"activation": "tanh"}, {"hidden_layer_sizes": (5,)}):
+        changed = (
+            clone(pipe)
+            .fit(X, y)
+            .set_params(**{f"net__{k}": v for k, v in change.items()})
+        )
+        with pytest.raises(ValueError, match=f"{next(iter(change))} changed"):
+            save(changed, tmp_path / "m.sknorm")
+    assert list(tmp_path.iterdir()) == []
+    # set back: saved, and loads with the same predictions
+    pipe.set_params(net__activation="tanh").set_params(net__activation="relu")
+    again = load(save(pipe, tmp_path / "m.sknorm"))
+    assert_array_equal(again.predict_proba(X), pipe.predict_proba(X))
 
 
 def test_load_says_why_a_file_is_not_one_it_reads(tmp_path, iris_pipe):
