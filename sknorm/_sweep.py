@@ -869,6 +869,10 @@ def _build_search(
     )
     net_params = {**SWEEP_NET_DEFAULTS, **net_params}
     estimator = estimator_class(random_state=random_state, **net_params)
+    # its own one-line errors (device, n_threads, options), once, before any
+    # fit: inside the search each fit would fail and scikit-learn would
+    # report them all as "All the N fits failed" with their tracebacks
+    estimator._check_setup(warm=False)
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
     packed = engine == "packed"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from numbers import Integral, Real
 
 import torch
 from rtdl_num_embeddings import PeriodicEmbeddings
@@ -116,7 +117,8 @@ def embedding_options(name: str, params: dict | None) -> dict:
     Raises
     ------
     ValueError
-        For an unknown name, or an option "periodic" does not have.
+        For an unknown name, an option "periodic" does not have, or a value
+        out of its range.
 
     Examples
     --------
@@ -136,6 +138,22 @@ def embedding_options(name: str, params: dict | None) -> dict:
         raise ValueError(
             f"Unknown embedding_params {unknown} for input_embedding='periodic'; "
             f"expected some of {sorted(PERIODIC_DEFAULTS)}."
+        )
+    for key in ("d_embedding", "n_frequencies"):
+        value = options[key]
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+            raise ValueError(
+                f"embedding_params[{key!r}] must be an int >= 1; got {value!r}."
+            )
+    scale = options["frequency_init_scale"]
+    if isinstance(scale, bool) or not isinstance(scale, Real) or not scale > 0:
+        raise ValueError(
+            "embedding_params['frequency_init_scale'] must be a number > 0; "
+            f"got {scale!r}."
+        )
+    if not isinstance(options["lite"], bool):
+        raise ValueError(
+            f"embedding_params['lite'] must be True or False; got {options['lite']!r}."
         )
     return options
 

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 import torch
 from numpy.testing import assert_allclose
@@ -240,6 +242,19 @@ def test_periodic_frequencies_start_at_the_papers_scale():
         (
             {"input_embedding": "periodic", "embedding_params": {"k": 3}},
             r"Unknown embedding_params \['k'\]",
+        ),
+        *(
+            (
+                {"input_embedding": "periodic", "embedding_params": params},
+                re.escape(f"embedding_params[{next(iter(params))!r}] must be"),
+            )
+            for params in (
+                {"n_frequencies": 0},
+                {"d_embedding": 0},
+                {"d_embedding": 8.0},
+                {"frequency_init_scale": -1.0},
+                {"lite": "yes"},
+            )
         ),
     ],
 )

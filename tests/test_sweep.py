@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from _presets import FAST as _FAST
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_linnerud, load_wine
@@ -497,6 +498,25 @@ def test_sweep_of_several_targets_has_no_ensemble():
         warnings.simplefilter("error")  # no DataConversionWarning either
         result = sweep(X, Y[:, :1], **options, **FAST)
     assert result.ensemble is not None
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without cuda")
+def test_sweep_checks_the_networks_setup_once_before_any_fit():
+    # the estimator's own one-line error, not scikit-learn's "All the 4 fits
+    # failed" with a traceback per fit
+    X, y = np.random.RandomState(0).rand(40, 3), np.r_[np.zeros(20), np.ones(20)]
+    options = {"scalings": ["standard"], "norms": ["none", "layer"], "cv": 2}
+    with pytest.raises(ValueError, match=r"^device='cuda': this torch cannot use"):
+        sweep(X, y, device="cuda", **options, **FAST)
+    with pytest.raises(ValueError, match=r"^embedding_params\['d_embedding'\] must"):
+        sweep(
+            X,
+            y,
+            input_embedding="periodic",
+            embedding_params={"d_embedding": 0},
+            **options,
+            **FAST,
+        )
 
 
 def test_sweep_plot_returns_figures(result):
