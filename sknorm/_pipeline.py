@@ -120,6 +120,9 @@ def _checked(values: Iterable[str], allowed: Sequence[str], what: str) -> list[s
         raise ValueError(
             f"Unknown {what} {unknown}; expected values from {sorted(allowed)}."
         )
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:  # each would be trained, ranked and averaged twice
+        raise ValueError(f"{what} lists {repeated} more than once; name each once.")
     return values
 
 

@@ -124,6 +124,12 @@ def test_learned_scalings_train_in_a_grid_search(cancer):
         ({"norms": ["weight"]}, r"Unknown norms \['weight'\]"),
         ({"norms": []}, "at least one"),
         ({"lr": []}, "lr must list at least one value"),
+        # a repeat would be trained, ranked and averaged (ensemble) twice
+        (
+            {"scalings": ["standard", "standard", "plr"]},
+            r"scalings lists \['standard'\] more than once",
+        ),
+        ({"norms": ["layer", "none", "layer"]}, r"norms lists \['layer'\] more"),
     ],
 )
 def test_normalization_grid_rejects_bad_names(kwargs, match):
