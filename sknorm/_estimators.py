@@ -951,6 +951,17 @@ class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
     def _class_weights(self, y: torch.Tensor, sample_weight):
         if self.class_weight is None:
             return sample_weight
+        if isinstance(self.class_weight, dict):
+            bad = {
+                k: w
+                for k, w in self.class_weight.items()
+                if not (isinstance(w, Real) and np.isfinite(w) and w >= 0)
+            }
+            if bad:
+                raise ValueError(
+                    "class_weight must map classes to finite, non-negative "
+                    f"weights; got {bad}."
+                )
         per_class = compute_class_weight(
             self.class_weight,
             classes=self.classes_,

@@ -88,6 +88,17 @@ def test_balanced_class_weight_is_refused_by_partial_fit(data):
     clf.set_params(class_weight={0: 1.0, 1: 2.0}).partial_fit(X, y, classes=[0, 1])
 
 
+@pytest.mark.parametrize("weight", [-1.0, np.nan, np.inf, "2"])
+def test_class_weights_must_be_finite_and_non_negative(data, weight):
+    # as sample weights are: a negative one would push the loss the wrong
+    # way; NaN was reported as "all zero"
+    X, y = data
+    clf = NormMLPClassifier(**fast(), class_weight={0: weight, 1: 1.0})
+    with pytest.raises(ValueError, match=r"class_weight must map classes to fin"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "net_")
+
+
 @ESTIMATORS
 def test_partial_fit_weighs_each_call(data, Estimator):
     X, y = data
