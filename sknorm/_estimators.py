@@ -120,6 +120,31 @@ def _finite_targets(y: np.ndarray) -> np.ndarray:
     return y
 
 
+#: Parameters a warm-started fit cannot change (see ``_training_setup``).
+WARM_SETUP = (
+    "optimizer",
+    "momentum",
+    "weight_decay",
+    "early_stopping",
+    "validation_fraction",
+    "n_iter_no_change",
+    "tol",
+    "callbacks",
+    "verbose",
+    "device",
+    "scale_target",
+)
+
+
+def _same(a, b) -> bool:
+    """``a == b`` for parameter values, lists of callbacks by identity."""
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(
+            x is y or x == y for x, y in zip(a, b, strict=True)
+        )
+    return a is b or a == b
+
+
 def _check_device(device: str) -> None:
     """``device`` names a torch device this process can use."""
     try:
@@ -316,7 +341,10 @@ default="adam"
         :class:`~skorch.callbacks.ProgressBar`); cloned at each fit.
     warm_start : bool, default=False
         When fitted, continue training the current network for ``max_epochs``
-        more epochs instead of starting anew.
+        more epochs instead of starting anew, with the current ``lr`` and
+        ``batch_size``. The network's shape, optimizer, callbacks, early
+        stopping, ``verbose`` and device stay those it was built with: a
+        change to any of them since is a ValueError naming it.
     device : str, default="cpu"
         Torch device, e.g. "cuda". The training data is moved there once per fit.
     n_threads : int or None, default=None
@@ -561,7 +589,7 @@ class _BaseNormMLP(BaseEstimator):
                 self.validation_fraction, stratified=self._stratify, random_state=seed
             )
         module_params = self._module_params(n_features, n_outputs)
-        return self._net_class(
+        net = self._net_class(
             module=MLP,
             **{f"module__{k}": v for k, v in module_params.items()},
             criterion=self._criterion,
@@ -580,6 +608,15 @@ class _BaseNormMLP(BaseEstimator):
             **optimizer_kwargs,
             **({} if self.verbose else {"callbacks__print_log": None}),
         )
+        net.sknorm_setup = self._training_setup()  # what warm_start continues
+        return net
+
+    def _training_setup(self) -> dict:
+        """The parameters a trained net keeps (its optimizer, its callbacks,
+        its early stopping, its device): a warm-started fit, which trains the
+        same net on, cannot change them (``lr``, ``max_epochs`` and
+        ``batch_size`` it can, and does)."""
+        return {name: getattr(self, name) for name in WARM_SETUP if hasattr(self, name)}
 
     # -- fitting --------------------------------------------------------------
     def _class_weights(self, y: torch.Tensor, sample_weight):
@@ -661,6 +698,10 @@ class _BaseNormMLP(BaseEstimator):
         """A continued fit must train the network the parameters describe."""
         current = self.net_.get_params(deep=False)
         changed = self._changed_since_built(n_features)
+        built = getattr(self.net_, "sknorm_setup", None)
+        if built is not None:  # None: a net from before this check
+            setup = self._training_setup()
+            changed += sorted(k for k in setup if not _same(setup[k], built.get(k)))
         if changed:
             raise ValueError(
                 f"warm_start continues the trained network, but {changed} changed "

@@ -281,6 +281,30 @@ def test_warm_start_continues_training(cancer):
 
 
 @pytest.mark.parametrize(
+    "change",
+    [
+        {"optimizer": "sgd"},
+        {"weight_decay": 0.5},
+        {"early_stopping": False},
+        {"callbacks": [RecordThreads()]},
+        {"verbose": 1},
+    ],
+    ids=lambda change: next(iter(change)),
+)
+def test_warm_start_refuses_what_it_cannot_change(cancer, change):
+    # it trains the same net on: its optimizer, callbacks, early stopping and
+    # logging stay; a change is named, where it was dropped without a word
+    X, y = cancer
+    clf = NormMLPClassifier(**FAST, warm_start=True).fit(X, y)
+    clf.set_params(lr=0.01, max_epochs=2).fit(X, y)  # these it applies
+    assert clf.n_iter_ == 7 and clf.net_.lr == 0.01
+    net = clf.net_
+    with pytest.raises(ValueError, match=rf"\['{next(iter(change))}'\] changed since"):
+        clf.set_params(**change).fit(X, y)
+    assert clf.n_iter_ == 7 and len(clf.net_.history) == len(net.history)
+
+
+@pytest.mark.parametrize(
     "optimizer", ["adam", "adamw", "sgd", "rmsprop", torch.optim.Adagrad]
 )
 def test_optimizers(cancer, optimizer):
