@@ -772,6 +772,7 @@ class SweepResult:
         scored = self.ensemble_score
         if scored is not None:  # and which of the two ``model`` is
             keeps = "ensemble" if self._ensemble_wins() else "best"
+            keeps = keeps if self.model is not None else None  # refit=False
             text += (
                 f", ensemble_{self.scoring}={scored['mean_score']:.4g}, model={keeps!r}"
             )

@@ -142,9 +142,13 @@ def plot_activation_stats(
     frames = {
         label: activation_stats_frame(est, key=key) for label, est in estimators.items()
     }
-    if layers is None:
-        layers = sorted({int(i) for f in frames.values() for i in f["layer"]})
-    layers = list(layers)
+    recorded = sorted({int(i) for f in frames.values() for i in f["layer"]})
+    layers = recorded if layers is None else list(layers)
+    missing = [layer for layer in layers if layer not in recorded]
+    if missing:  # an empty panel would look like a layer with no activity
+        raise ValueError(
+            f"layers {missing} were not recorded; the fits recorded layers {recorded}."
+        )
     if ax is None:
         fig, axes = plt.subplots(
             len(stats),

@@ -575,6 +575,7 @@ def test_sweep_without_refit_still_scores_the_ensemble(cancer150):
     assert bare.ensemble is None and bare.model is None
     assert len(bare.ensemble_score["candidates"]) == 2
     assert np.isfinite(bare.ensemble_score["mean_score"])
+    assert repr(bare).endswith("model=None)")  # no model to keep: none fitted
 
 
 # -- progress and backends ----------------------------------------------------------
