@@ -975,10 +975,18 @@ class NormMLPClassifier(ClassifierMixin, _BaseNormMLP):
             encoder = LabelEncoder().fit(y if classes is None else np.asarray(classes))
             self.classes_ = encoder.classes_
             if len(self.classes_) < 2:
+                where = "in y" if classes is None else "in classes"
                 raise ValueError(
-                    "Classifier can't train when only one class is present "
-                    f"(got only {self.classes_[0]!r})."
+                    f"Classifier can't train when only one class is present {where} "
+                    f"(got only {self.classes_.tolist()[0]!r})."
                 )
+        elif classes is not None and not np.array_equal(
+            np.unique(np.asarray(classes)), self.classes_
+        ):  # as scikit-learn's partial_fit: classes are given once
+            raise ValueError(
+                f"classes={np.asarray(classes).tolist()} is not the classes of the "
+                f"first partial_fit, {self.classes_.tolist()}."
+            )
         unknown = np.setdiff1d(y, self.classes_)
         if unknown.size:
             raise ValueError(

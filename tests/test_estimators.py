@@ -505,6 +505,12 @@ def test_partial_fit_continues_and_takes_classes(iris):
         clf.partial_fit(X, y)
     assert clf.net_ is net and clf.n_iter_ == 120
     assert clf.score(X, y) > 0.8
+    # classes are given once: the same again (any order) is fine, others not
+    clf.partial_fit(X, y, classes=np.unique(y)[::-1])
+    with pytest.raises(ValueError, match="is not the classes of the first partial"):
+        clf.partial_fit(X, y, classes=np.unique(y)[:2])
+    with pytest.raises(ValueError, match="only one class is present in classes"):
+        NormMLPClassifier(**FAST).partial_fit(X, y, classes=["setosa"])
     reg = NormMLPRegressor(**FAST).partial_fit(X[:, :3], X[:, 3])
     assert reg.partial_fit(X[:, :3], X[:, 3]).n_iter_ == 10
 
