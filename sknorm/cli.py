@@ -833,6 +833,12 @@ def _check_out(out: Path, force: bool) -> None:
     files, and never the current folder or one above it."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file, not a folder; choose another --out")
+    blocking = [p for p in out.parents if p.exists() and not p.is_dir()]
+    if blocking:
+        raise InputError(
+            f"--out {out} goes through {blocking[0]}, which is a file, not a "
+            "folder; choose another --out"
+        )
     if out.is_dir() and any(out.iterdir()):
         if not force:
             raise InputError(

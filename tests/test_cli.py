@@ -197,6 +197,8 @@ def test_cli_refuses_a_file_as_out_before_any_fit(tmp_path, capsys, monkeypatch)
     assert main([*ONE, "--out", str(tmp_path / "taken")]) == 2
     assert "is a file, not a folder" in _error(capsys)
     assert (tmp_path / "taken").read_text() == "mine"
+    assert main([*ONE, "--out", str(tmp_path / "taken" / "report")]) == 2
+    assert "goes through" in (line := _error(capsys)) and "which is a file" in line
 
 
 def test_cli_never_overwrites_a_report_without_force(tmp_path, capsys):
