@@ -1252,6 +1252,8 @@ class NormMLPRegressor(RegressorMixin, _BaseNormMLP):
                 f"y has {y_2d.shape[1]} outputs, but the fitted regressor has "
                 f"{self.n_outputs_}; refit with warm_start=False."
             )
+        else:  # predictions shaped like the last fit's y, (n,) or (n, 1)
+            self._y_ndim_ = y.ndim
         if self.target_scaler_ is not None:
             y_2d = self.target_scaler_.transform(y_2d)
         return X, torch.from_numpy(y_2d.astype(np.float32))

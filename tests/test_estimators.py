@@ -513,6 +513,9 @@ def test_partial_fit_continues_and_takes_classes(iris):
         NormMLPClassifier(**FAST).partial_fit(X, y, classes=["setosa"])
     reg = NormMLPRegressor(**FAST).partial_fit(X[:, :3], X[:, 3])
     assert reg.partial_fit(X[:, :3], X[:, 3]).n_iter_ == 10
+    # predictions shaped like the last fit's y: (n, 1) after a (n, 1) y
+    assert reg.partial_fit(X[:, :3], X[:, 3:]).predict(X[:2, :3]).shape == (2, 1)
+    assert reg.partial_fit(X[:, :3], X[:, 3]).predict(X[:2, :3]).shape == (2,)
 
 
 def test_partial_fit_is_reproducible_and_draws_new_shuffles(cancer):
