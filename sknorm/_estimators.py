@@ -41,7 +41,13 @@ from sklearn.utils.validation import (
 from skorch.callbacks import Callback
 from torch import nn
 
-from ._norms import BATCH_DEPENDENT_NORMS, NORM_DEFAULTS, NORMS, check_norm_params
+from ._norms import (
+    BATCH_DEPENDENT_NORMS,
+    NORM_DEFAULTS,
+    NORMS,
+    check_norm_params,
+    norm_options,
+)
 from ._training import (
     MIN_TRAINING_ROWS,
     ArrayDataset,
@@ -120,20 +126,18 @@ def _finite_targets(y: np.ndarray) -> np.ndarray:
     return y
 
 
-#: Parameters a warm-started fit cannot change (see ``_training_setup``).
-WARM_SETUP = (
-    "optimizer",
-    "momentum",
-    "weight_decay",
-    "early_stopping",
-    "validation_fraction",
-    "n_iter_no_change",
-    "tol",
-    "callbacks",
-    "verbose",
-    "device",
-    "scale_target",
-)
+def _effective(params: dict) -> dict:
+    """An MLP's options as they take effect: of ``norm_params`` only the
+    norm's own options, ``embedding_params`` over its defaults (none unless
+    the embedding is periodic), so that a change without effect is none."""
+    own = norm_options(params["norm"])
+    return {
+        **params,
+        "norm_params": {k: v for k, v in params["norm_params"].items() if k in own},
+        "embedding_params": embedding_options(
+            params["input_embedding"], params["embedding_params"]
+        ),
+    }
 
 
 def _same(a, b) -> bool:
@@ -612,11 +616,23 @@ class _BaseNormMLP(BaseEstimator):
         return net
 
     def _training_setup(self) -> dict:
-        """The parameters a trained net keeps (its optimizer, its callbacks,
-        its early stopping, its device): a warm-started fit, which trains the
-        same net on, cannot change them (``lr``, ``max_epochs`` and
-        ``batch_size`` it can, and does)."""
-        return {name: getattr(self, name) for name in WARM_SETUP if hasattr(self, name)}
+        """What a trained net keeps of the parameters (its optimizer and the
+        options it takes, its callbacks, its early stopping and, when on, its
+        split, patience and tol, its logging, device and target scaling): a
+        warm-started fit, which trains the same net on, cannot change them
+        (``lr``, ``max_epochs`` and ``batch_size`` it can, and does). Only
+        what takes effect: ``momentum`` under Adam, or ``tol`` without early
+        stopping, may change."""
+        optimizer, options = self._optimizer_kwargs()
+        setup = {"optimizer": optimizer}
+        setup.update({k.removeprefix("optimizer__"): v for k, v in options.items()})
+        names = ["early_stopping", "callbacks", "verbose", "device", "scale_target"]
+        if self.early_stopping:
+            names += ["validation_fraction", "n_iter_no_change", "tol"]
+        setup.update(
+            {name: getattr(self, name) for name in names if hasattr(self, name)}
+        )
+        return setup
 
     # -- fitting --------------------------------------------------------------
     def _class_weights(self, y: torch.Tensor, sample_weight):
@@ -657,6 +673,9 @@ class _BaseNormMLP(BaseEstimator):
         before = {k: v for k, v in vars(self).items() if k.endswith("_")}
         if warm:  # a continued fit trains the net in place: keep a copy
             before["net_"] = copy.deepcopy(self.net_)
+            # the setup as built, by reference: the callbacks are compared by
+            # identity with the parameter's (a copy would never match again)
+            before["net_"].sknorm_setup = getattr(self.net_, "sknorm_setup", None)
         try:
             return self._fit_unguarded(X, y, warm, sample_weight, classes)
         except BaseException:
@@ -690,9 +709,11 @@ class _BaseNormMLP(BaseEstimator):
     def _changed_since_built(self, n_features: int) -> list[str]:
         """The network's parameters that differ (``set_params`` after fit)
         from those its trained network was built with."""
-        current = self.net_.get_params(deep=False)
         wanted = self._module_params(n_features, self._n_net_outputs())
-        return sorted(k for k, v in wanted.items() if current[f"module__{k}"] != v)
+        net = self.net_.get_params(deep=False)
+        built = _effective({k: net[f"module__{k}"] for k in wanted})
+        wanted = _effective(wanted)
+        return sorted(k for k, v in wanted.items() if built[k] != v)
 
     def _check_warm_net(self, n_features: int) -> None:
         """A continued fit must train the network the parameters describe."""
@@ -701,7 +722,8 @@ class _BaseNormMLP(BaseEstimator):
         built = getattr(self.net_, "sknorm_setup", None)
         if built is not None:  # None: a net from before this check
             setup = self._training_setup()
-            changed += sorted(k for k in setup if not _same(setup[k], built.get(k)))
+            both = setup.keys() & built.keys()  # an optimizer's own options
+            changed += sorted(k for k in both if not _same(setup[k], built[k]))
         if changed:
             raise ValueError(
                 f"warm_start continues the trained network, but {changed} changed "

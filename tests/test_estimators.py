@@ -304,6 +304,24 @@ def test_warm_start_refuses_what_it_cannot_change(cancer, change):
     assert clf.n_iter_ == 7 and len(clf.net_.history) == len(net.history)
 
 
+def test_warm_start_takes_changes_without_effect_and_survives_a_failed_fit(cancer):
+    X, y = cancer
+    clf = NormMLPClassifier(**FAST, warm_start=True, callbacks=[RecordThreads()])
+    clf.fit(X, y)
+    # a failed warm fit puts the net back (a copy): its callbacks still count
+    # as the parameter's, so the next warm fit goes on
+    with pytest.raises(ValueError, match="NaN"):
+        clf.fit(np.full_like(X, np.nan), y)
+    assert clf.fit(X, y).n_iter_ == 10
+    # momentum under Adam, norm options of another norm, embedding options
+    # without an embedding take no effect: no refusal, here or in save
+    clf.set_params(momentum=0.5, norm_params={"rmax": 2.0})
+    clf.set_params(embedding_params={"n_frequencies": 8})
+    assert clf.fit(X, y).n_iter_ == 15
+    off = NormMLPClassifier(**FAST, warm_start=True, early_stopping=False).fit(X, y)
+    assert off.set_params(tol=0.5, n_iter_no_change=2).fit(X, y).n_iter_ == 10
+
+
 @pytest.mark.parametrize(
     "optimizer", ["adam", "adamw", "sgd", "rmsprop", torch.optim.Adagrad]
 )
