@@ -827,10 +827,16 @@ def _pyplot():
 REPORT_FILES = ("results.csv", "curves.csv", "heatmap.png", "curves.png", "report.md")
 
 
-def _check_out(out: Path, force: bool) -> None:
+#: What an operating system leaves in a folder it shows (``--force`` replaces
+#: a report folder that holds them too).
+_OS_FILES = (".DS_Store", "Thumbs.db", "desktop.ini")
+
+
+def _check_out(out: Path, force: bool, data: Path | None = None) -> None:
     """Fail before any fit when the report cannot go to ``out``. ``--force``
     replaces a folder only when it holds nothing but an earlier report's
-    files, and never the current folder or one above it."""
+    files, never the current folder or one above it, nor the one holding
+    ``data`` (the ``--csv`` file, whatever its name)."""
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} is a file, not a folder; choose another --out")
     blocking = [p for p in out.parents if p.exists() and not p.is_dir()]
@@ -851,7 +857,13 @@ def _check_out(out: Path, force: bool) -> None:
                 f"--out {out} is the current folder (or holds it); --force does not "
                 "replace it: choose another --out"
             )
-        others = sorted(p.name for p in out.iterdir() if p.name not in REPORT_FILES)
+        if data is not None and out.resolve() in data.resolve().parents:
+            raise InputError(
+                f"--out {out} holds the --csv file {data}; --force does not replace "
+                "it: choose another --out"
+            )
+        kept = (*REPORT_FILES, *_OS_FILES)
+        others = sorted(p.name for p in out.iterdir() if p.name not in kept)
         if others:
             raise InputError(
                 f"--force replaces only a report folder, and {out} holds other "
@@ -1080,7 +1092,7 @@ def _warnings_as_lines(prefix: str) -> Iterator:
 
 def _run_sweep(args, command: str) -> int:
     _check_report_extra()
-    _check_out(args.out, args.force)
+    _check_out(args.out, args.force, args.csv)
     X, y, description, left_out = _load_data(args)
     print(f"Data: {description.replace('`', '')}", flush=True)
     kinds = _kinds(X)

@@ -230,6 +230,24 @@ def test_cli_force_replaces_only_a_report_folder(tmp_path, capsys, monkeypatch):
     line = _error(capsys)
     assert "--force replaces only a report folder" in line and "'src'" in line
     assert (project / "src" / "important.py").read_text() == "precious"
+    # the --csv file's folder, even when the file is named like a report's
+    data = tmp_path / "data"
+    data.mkdir()
+    pd.DataFrame({"a": range(8), "t": ["x", "z"] * 4}).to_csv(
+        data / "results.csv", index=False
+    )
+    args = ["sweep", "--csv", str(data / "results.csv"), "--target", "t"]
+    assert main([*args, "--out", str(data), "--force"]) == 2
+    assert "holds the --csv file" in _error(capsys)
+    assert len((data / "results.csv").read_text().splitlines()) == 9
+    # what an OS leaves in a folder it shows does not make it another's
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "report.md").write_text("old")
+    (report / ".DS_Store").write_bytes(b"\0")
+    monkeypatch.setattr("sknorm.cli.sweep", lambda *a, **k: pytest.fail("fitted"))
+    with pytest.raises(pytest.fail.Exception, match="fitted"):  # checks passed
+        main([*ONE, "--out", str(report), "--force"])
     monkeypatch.chdir(project / "src")
     for here in (".", ".."):
         assert main([*ONE, "--out", here, "--force"]) == 2
