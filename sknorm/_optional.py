@@ -47,7 +47,9 @@ install it with `pip install 'sknorm[report]'`.
         # only the module itself (or a package above it) missing is "not
         # installed"; a missing module inside it is a broken install or a
         # local file shadowing one of its dependencies, as below
-        if exc.name is None or not module.startswith(exc.name):
+        if exc.name is None or not (
+            module == exc.name or module.startswith(exc.name + ".")
+        ):
             raise _broken(purpose, package, exc) from exc
         raise ImportError(
             f"{purpose} needs {package}, which is not installed; install it with "

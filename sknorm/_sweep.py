@@ -870,10 +870,6 @@ def _build_search(
     )
     net_params = {**SWEEP_NET_DEFAULTS, **net_params}
     estimator = estimator_class(random_state=random_state, **net_params)
-    # its own one-line errors (device, n_threads, options), once, before any
-    # fit: inside the search each fit would fail and scikit-learn would
-    # report them all as "All the N fits failed" with their tracebacks
-    estimator._check_setup(warm=False)
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}.")
     packed = engine == "packed"
@@ -894,9 +890,16 @@ def _build_search(
             UserWarning,
             stacklevel=3,
         )
+    pipeline, grid = make_norm_pipeline(estimator), normalization_grid(scalings, norms)
+    # each candidate's network setup (device, n_threads, its norm's and its
+    # embedding's options) once, before any fit: its own one-line error, where
+    # inside the search every fit would fail and scikit-learn would report
+    # them all as "All the N fits failed" with a traceback each
+    for params in ParameterGrid(grid):
+        clone(pipeline).set_params(**params)[-1]._check_setup(warm=False)
     return (_PackedSweepSearchCV if packed else _SweepSearchCV)(
-        make_norm_pipeline(estimator),
-        normalization_grid(scalings, norms),
+        pipeline,
+        grid,
         cv=_splitter(cv, y, task, random_state),
         scoring=scoring,
         n_jobs=n_jobs,
@@ -1181,12 +1184,12 @@ def sweep(
     with _backend(backend, scheduler):
         with _progress_bar(progress, _n_fits(search, X, y, curves)) as advance:
             _fit_search(search, X, y, advance, progress, sample_weight)
+            _check_scored(search, X, y, scoring_name)  # before any curve fit
             curve_frame = (
                 _sweep_curves(search, X, y, task, random_state, advance, sample_weight)
                 if curves
                 else None
             )
-    _check_scored(search, X, y, scoring_name)
     return SweepResult(
         search=search,
         table=_table(search),

@@ -449,10 +449,11 @@ default="standard"
         ]
         for encoder, columns in encoders:
             for name, fitted in zip(columns, encoder.categories_, strict=True):
+                known = set(fitted)
                 spelled = {
                     str(c): c for c in fitted if not isinstance(c, str) and c == c
                 }
-                spelled = {t: c for t, c in spelled.items() if t not in set(fitted)}
+                spelled = {t: c for t, c in spelled.items() if t not in known}
                 if not spelled:
                     continue
                 values = rows[name].to_numpy(dtype=object)  # object, as fitted

@@ -482,6 +482,8 @@ def _typed(name: str, column, commas: bool = False):
     fields: there a quoted "1,234" is more likely a thousand)."""
     if pd.api.types.infer_dtype(column, skipna=True) != "string":
         return column
+    if commas and (numbers := _decimal_commas(name, column)) is not None:
+        return numbers  # "0,5" beside "1" too
     text = column.dropna()
     numbers = pd.to_numeric(text, errors="coerce")
     if numbers.notna().any():  # pandas reads a column of numbers only as numbers
@@ -492,8 +494,6 @@ def _typed(name: str, column, commas: bool = False):
             commas = pd.to_numeric(text.str.replace(",", "."), errors="coerce")
             hint = " (decimal commas? give --decimal ,)" if commas.notna().all() else ""
             raise InputError(f"{exc}{hint}") from None
-    elif commas and (numbers := _decimal_commas(name, column)) is not None:
-        return numbers
     dates = pd.to_datetime(column, format="ISO8601", errors="coerce", utc=True)
     if dates.notna().sum() == text.size:
         return dates

@@ -158,7 +158,8 @@ def test_csv_bad_column_is_a_one_line_error(tmp_path, capsys, text, expected):
 
 
 def test_csv_decimal_commas_get_a_hint(tmp_path, capsys):
-    csv = _write(tmp_path / "d.csv", "a;b;y\n1,5;2;x\n3;4;z\n")
+    # in a comma-separated file (a ";" file reads them as numbers, below)
+    csv = _write(tmp_path / "d.csv", 'a,b,y\n"1,5",2,x\n3,4,z\n')
     line = _error(capsys, "--csv", csv, "--target", "y")
     assert "Column 'a' mixes numbers and text" in line
     assert line.endswith("(decimal commas? give --decimal ,)")
@@ -167,9 +168,9 @@ def test_csv_decimal_commas_get_a_hint(tmp_path, capsys):
 def test_csv_columns_of_decimal_commas_are_numbers_with_a_note(tmp_path, capsys):
     # ";" between fields and "," in every number, as European spreadsheets
     # write them: numbers (the target too), each column noted
-    csv = _write(tmp_path / "d.csv", "a;b;y\n0,942;x;1,5\n-1,397;z;2,25\n")
+    csv = _write(tmp_path / "d.csv", "a;b;y\n0,942;x;1,5\n-1,397;z;2\n")
     X, y, _, _ = _load("--csv", csv, "--target", "y")
-    assert X["a"].tolist() == [0.942, -1.397] and y.tolist() == [1.5, 2.25]
+    assert X["a"].tolist() == [0.942, -1.397] and y.tolist() == [1.5, 2.0]
     assert X["b"].dtype == "category"
     err = capsys.readouterr().err
     assert "note: column 'a' holds numbers with decimal commas (0,942)" in err

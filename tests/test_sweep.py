@@ -457,13 +457,18 @@ def test_sweep_too_small_to_hold_out_curves_keeps_its_scores():
 
 
 @pytest.mark.parametrize("engine, refit", [("packed", True), ("grid", False)])
-def test_sweep_whose_scorer_fails_everywhere_says_why(engine, refit):
+def test_sweep_whose_scorer_fails_everywhere_says_why(engine, refit, monkeypatch):
     # f1 on yes/no labels needs a pos_label: every fit runs, every score is
     # NaN; scikit-learn only warns (and refits some candidate as the "best"),
     # the sweep raises with the scorer's own error
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 3))
     y = np.where(X[:, 0] > 0, "yes", "no")
+
+    def no_curves(*args, **kwargs):
+        raise AssertionError("curves fitted before the scores were checked")
+
+    monkeypatch.setattr("sknorm._sweep._sweep_curves", no_curves)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # scikit-learn's "Scoring failed"
         expected = (
@@ -503,20 +508,18 @@ def test_sweep_of_several_targets_has_no_ensemble():
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without cuda")
 def test_sweep_checks_the_networks_setup_once_before_any_fit():
     # the estimator's own one-line error, not scikit-learn's "All the 4 fits
-    # failed" with a traceback per fit
+    # failed" with a traceback per fit; each candidate's setup (its norm's
+    # and, through "plr", its embedding's options), not only the base one's
     X, y = np.random.RandomState(0).rand(40, 3), np.r_[np.zeros(20), np.ones(20)]
     options = {"scalings": ["standard"], "norms": ["none", "layer"], "cv": 2}
     with pytest.raises(ValueError, match=r"^device='cuda': this torch cannot use"):
         sweep(X, y, device="cuda", **options, **FAST)
-    with pytest.raises(ValueError, match=r"^embedding_params\['d_embedding'\] must"):
-        sweep(
-            X,
-            y,
-            input_embedding="periodic",
-            embedding_params={"d_embedding": 0},
-            **options,
-            **FAST,
-        )
+    bad_embedding = {"scalings": ["standard", "plr"], "norms": ["none"], "cv": 2}
+    with pytest.raises(ValueError, match=r"^embedding_params\['n_frequencies'\] mus"):
+        sweep(X, y, embedding_params={"n_frequencies": 0}, **bad_embedding, **FAST)
+    bad_batch = {"scalings": ["standard"], "norms": ["none", "batch"], "cv": 2}
+    with pytest.raises(ValueError, match=r"^norm='batch' computes statistics"):
+        sweep(X, y, **bad_batch, **{**FAST, "batch_size": 1})
 
 
 def test_sweep_plot_returns_figures(result):
