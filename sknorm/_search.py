@@ -818,7 +818,7 @@ n_splits_, refit_time_, multimetric_
         )
         fitted = [refits[c] if c in refits else self.best_estimator_ for c in top]
         estimators = [
-            (f"candidate_{c}", FrozenEstimator(model))
+            (self._member_name(c, results["params"][c]), FrozenEstimator(model))
             for c, model in zip(self.ensemble_candidates_, fitted, strict=True)
         ]
         if is_classifier(self.estimator):
@@ -829,6 +829,11 @@ n_splits_, refit_time_, multimetric_
         self.ensemble_estimator_ = ensemble.fit(
             X, np.ravel(y) if np.ndim(y) == 2 else y
         )
+
+    def _member_name(self, index: int, params: dict) -> str:
+        """The ensemble's name for candidate ``index`` (its row of
+        ``cv_results_``)."""
+        return f"candidate_{index}"
 
     def _packed_refits(self, X, y, candidates: list[dict]) -> list:
         """``candidates`` fitted on all the rows as one packed run: ordinary

@@ -401,7 +401,11 @@ def _loss_name(search, task: str, curves, y) -> str:
 
 
 class _PackedSweepSearchCV(_NotesFitErrors, PackedSearchCV):
-    """:class:`PackedSearchCV` noting each candidate's first failed fit."""
+    """:class:`PackedSearchCV` noting each candidate's first failed fit, its
+    ensemble's members named by scaling and norm ("standard/layer")."""
+
+    def _member_name(self, index: int, params: dict) -> str:
+        return "/".join(_candidate(params))
 
 
 def _error_line(traceback_text: str) -> str:

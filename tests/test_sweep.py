@@ -785,6 +785,15 @@ def test_sweep_averages_the_three_best_by_default_on_the_packed_engine(iris):
     )
     assert len(result.ensemble_score["candidates"]) == 3
     assert len(result.ensemble.estimators_) == 3
+    # members named by what they are, in the order of the table's best
+    names = ["/".join(c) for c in result.ensemble_score["candidates"]]
+    assert list(result.ensemble.named_estimators_) == names
+    assert set(names) <= {
+        "standard/none",
+        "standard/layer",
+        "minmax/none",
+        "minmax/layer",
+    }
     expected = result.ensemble if result._ensemble_wins() else result.best_estimator
     assert result.model is expected
     keeps = "ensemble" if result._ensemble_wins() else "best"
