@@ -1143,10 +1143,15 @@ def sweep(
     be scaled), blanks in ``y``, a single class. The best pipeline, refit on
     all the data, predicts on raw rows of the same kind.
 
-    The curves are measured after each epoch, in evaluation mode, on the
-    training part and on the held-out part (stratified for classification,
-    seeded by ``random_state``): log loss for classifiers, mean squared error
-    (in the target's units) for regressors.
+    The curves are log loss for classifiers, mean squared error (in the
+    target's units) for regressors. On the packed engine they come from the
+    search's own run, averaged over the folds: the training loss is each
+    epoch's mean batch loss in training mode (skorch's ``train_loss``), the
+    validation loss is measured after each epoch in evaluation mode on the
+    fold's held-out rows. With ``engine="grid"``, one more fit per candidate
+    measures both after each epoch, in evaluation mode, on a training part
+    and a held-out part (stratified for classification, seeded by
+    ``random_state``).
 
     Examples
     --------
