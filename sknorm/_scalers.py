@@ -58,7 +58,17 @@ class RobustClipScaler:
         self.quantile_range = quantile_range
 
     def fit(self, X):
-        lo, hi = (q / 100.0 for q in self.quantile_range)
+        bounds = self.quantile_range
+        if not (
+            len(bounds) == 2
+            and all(isinstance(b, Real) and not isinstance(b, bool) for b in bounds)
+            and 0 <= bounds[0] < bounds[1] <= 100
+        ):  # as scikit-learn's RobustScaler checks its own
+            raise ValueError(
+                "quantile_range must be two percentiles (q_min, q_max) with "
+                f"0 <= q_min < q_max <= 100; got {bounds!r}."
+            )
+        lo, hi = (q / 100.0 for q in bounds)
         q = np.quantile(X, [0.0, lo, 0.5, hi, 1.0], axis=0)
         iqr, full = q[3] - q[1], q[4] - q[0]
         with np.errstate(divide="ignore"):
@@ -70,9 +80,17 @@ class RobustClipScaler:
 
     def transform(self, X):
         z = (X - self.center_) * self.scale_
-        return (z / np.sqrt(1.0 + (z / CLIP_BOUND) ** 2)).astype(X.dtype, copy=False)
+        # hypot(1, w) is sqrt(1 + w**2) without its overflow: a far value
+        # (|z| > 1e154) goes to +-3, not to z / inf = 0
+        return (z / np.hypot(1.0, z / CLIP_BOUND)).astype(X.dtype, copy=False)
 
     def inverse_transform(self, X):
+        outside = np.abs(X) >= CLIP_BOUND
+        if outside.any():
+            raise ValueError(
+                f"robust_clip's outputs lie inside (-{CLIP_BOUND:g}, {CLIP_BOUND:g}); "
+                f"{float(X[outside].flat[0])!r} is none of them, so it has no inverse."
+            )
         z = X / np.sqrt(1.0 - (X / CLIP_BOUND) ** 2)
         scale = np.where(self.scale_ > 0, self.scale_, np.inf)
         return (z / scale + self.center_).astype(X.dtype, copy=False)
@@ -101,8 +119,10 @@ class PiecewiseLinearEncoder:
         self.edges_ = []
         for column in X.T:
             edges = np.unique(np.quantile(column, qs))
-            if edges.size < 2:  # a constant feature: one bin of width 1
-                edges = edges[0] + np.array([0.0, 1.0])
+            if edges.size < 2:  # a constant feature: one bin of width 1, or
+                # wider where 1 is below its float spacing (1e16 + 1 == 1e16)
+                width = max(1.0, 4.0 * float(np.spacing(abs(edges[0]))))
+                edges = edges[0] + np.array([0.0, width])
             self.edges_.append(edges)
         return self
 

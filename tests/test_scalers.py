@@ -120,6 +120,27 @@ def test_feature_names_and_pandas_output(data, method):
     assert list(out.columns) == names
 
 
+@pytest.mark.parametrize("method", SCALINGS)
+def test_a_constant_feature_of_large_values_stays_finite(method):
+    # 1e16 + 1 == 1e16: ple's one bin of width 1 had width 0 (NaN, then inf)
+    for value in (1e16, 1.6e18):
+        scaler = InputScaler(method).fit(np.full((3, 1), value))
+        assert np.isfinite(scaler.transform(np.full((2, 1), value))).all()
+        assert np.isfinite(scaler.transform([[value * 1.06]])).all()
+
+
+def test_robust_clip_sends_far_values_to_the_bound_and_checks_its_range():
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    scaler = InputScaler("robust_clip").fit(X)
+    # sqrt(1 + (z / 3) ** 2) overflowed past |z| ~ 1e154: z / inf gave 0
+    assert_allclose(scaler.transform([[1e100], [1e155], [-1e160]]).ravel(), [3, 3, -3])
+    with pytest.raises(ValueError, match=r"inside \(-3, 3\); 5.0 is none of them"):
+        scaler.inverse_transform(np.array([[5.0]]))
+    for bad in [(75, 25), (0, 200), (10, 50, 90), ("a", "b")]:
+        with pytest.raises(ValueError, match="quantile_range must be two percentiles"):
+            InputScaler("robust_clip", quantile_range=bad).fit(X)
+
+
 def test_ple_cannot_be_inverted(data):
     X_train, _ = data
     with pytest.raises(ValueError, match=r"'ple' encoding .* not inverted"):
