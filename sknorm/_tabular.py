@@ -13,6 +13,8 @@ features of a date.
 
 from __future__ import annotations
 
+import datetime
+from contextlib import contextmanager
 from numbers import Integral, Real
 
 import numpy as np
@@ -69,12 +71,42 @@ def _frame(X) -> pd.DataFrame:
     return pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
 
 
+def _is_date(value) -> bool:
+    return isinstance(value, datetime.date | np.datetime64)
+
+
+@contextmanager
+def _named_outputs():
+    """scikit-learn's error for output names that clash (a column named as
+    another column's one-hot output, "t_x" beside "t" holding "x") says to set
+    ``verbose_feature_names_out``, which TabularScaler does not take."""
+    try:
+        yield
+    except ValueError as exc:
+        if "are not unique" not in str(exc):
+            raise
+        names = str(exc).split(":", 1)[1].split("are not unique")[0].strip()
+        raise ValueError(
+            f"TabularScaler's output columns {names} clash: a column is named as "
+            "another column's one-hot output (column_value); rename it."
+        ) from None
+
+
 def _odd_value(values: pd.Series):
-    """The first value that is neither text nor a number, or None."""
+    """The first value that is neither text, a number nor a date, or None."""
     for v in values:
-        if not isinstance(v, str | Real | np.bool_):
+        if not (isinstance(v, str | Real | np.bool_) or _is_date(v)):
             return v
     return None
+
+
+def _kind_of_value(value) -> str:
+    """What a value is, in the words of the mixed-column message."""
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, bool | np.bool_):
+        return "booleans"
+    return "dates" if _is_date(value) else "numbers"
 
 
 def column_kind(name: str, column: pd.Series) -> str:
@@ -127,12 +159,15 @@ def column_kind(name: str, column: pd.Series) -> str:
             "argument must be a string or a number (or a date)."
         )
     if values.startswith("mixed"):
-        kinds = column.dropna().map(lambda v: isinstance(v, str))
-        text, number = column.dropna()[kinds].iloc[0], column.dropna()[~kinds].iloc[0]
-        raise ValueError(
-            f"Column {name!r} mixes numbers and text (e.g. {number!r} and "
-            f"{text!r}); make it all numbers or all text."
-        )
+        seen: dict[str, object] = {}  # the first value of each kind, in order
+        for value in column.dropna():
+            seen.setdefault(_kind_of_value(value), value)
+        if len(seen) > 1:
+            (a, x), (b, z) = sorted(seen.items(), key=lambda kv: kv[0] == "text")[:2]
+            raise ValueError(
+                f"Column {name!r} mixes {a} and {b} (e.g. {x!r} and {z!r}); make "
+                f"it all {a} or all {b}."
+            )
     raise ValueError(f"Column {name!r} has values of an unsupported kind: {values}.")
 
 
@@ -310,6 +345,15 @@ default="standard"
                 columns[name] = numbers[name]
                 continue
             column = frame[name]
+            dated = pd.api.types.is_datetime64_any_dtype(column.dtype)
+            if kind == "numeric" and dated:
+                raise ValueError(
+                    f"Column {name!r} was numeric at fit but holds dates now."
+                )
+            if kind == "date" and pd.api.types.is_numeric_dtype(column.dtype):
+                raise ValueError(
+                    f"Column {name!r} was a date at fit but holds numbers now."
+                )
             if kind == "numeric":
                 columns[name] = _numbers(name, column)
             elif kind == "date":
@@ -411,6 +455,8 @@ default="standard"
     @staticmethod
     def _parts_of(name: str, column: pd.Series) -> tuple[str, ...]:
         when = pd.to_datetime(column, errors="coerce")
+        if getattr(when.dt, "tz", None) is not None:  # as _date_parts reads it
+            when = when.dt.tz_convert("UTC").dt.tz_localize(None)
         timed = bool((when.dt.hour + when.dt.minute).fillna(0).any())
         return DATE_PARTS if timed else DATE_PARTS[:-1]
 
@@ -482,7 +528,8 @@ default="standard"
         """
         check_is_fitted(self)
         _check_feature_names_in(self, input_features)
-        return self.transformer_.get_feature_names_out()
+        with _named_outputs():
+            return self.transformer_.get_feature_names_out()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -1,5 +1,7 @@
 """TabularScaler: mixed tables with blanks become the numeric matrix a net takes."""
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -137,6 +139,48 @@ def test_text_spelling_a_fitted_category_of_another_type_is_that_category():
     assert_array_equal(
         scaler.transform(X.assign(word="a"))[:, names.index("word_a")], 1.0
     )
+
+
+@pytest.mark.parametrize(
+    "values, words",
+    [
+        ([True, 1, 0], "mixes booleans and numbers (e.g. True and 1)"),
+        ([True, 1.5, None], "mixes booleans and numbers"),
+        ([pd.Timestamp("2024-01-01"), "x"], "mixes dates and text (e.g. Timestamp"),
+        ([1, "a", 2], "mixes numbers and text (e.g. 1 and 'a')"),
+    ],
+)
+def test_a_column_of_mixed_kinds_is_named_with_its_kinds(values, words):
+    # booleans beside numbers raised a bare IndexError; a date beside text
+    # was blamed on the date
+    with pytest.raises(ValueError, match=re.escape(f"Column 'm' {words}")):
+        TabularScaler().fit(pd.DataFrame({"m": values}, dtype=object))
+
+
+def test_a_column_whose_kind_changed_since_fit_is_named():
+    # a date in a numeric column was read as nanoseconds, numbers in a date
+    # column as nanoseconds since 1970
+    numbers = TabularScaler().fit(pd.DataFrame({"n": [1.0, 2.0, 3.0]}))
+    with pytest.raises(ValueError, match="'n' was numeric at fit but holds dates"):
+        numbers.transform(pd.DataFrame({"n": pd.to_datetime(["2024-01-01"])}))
+    dates = pd.DataFrame({"d": pd.to_datetime(["2024-01-01", "2024-02-01"])})
+    with pytest.raises(ValueError, match="'d' was a date at fit but holds numbers"):
+        TabularScaler().fit(dates).transform(pd.DataFrame({"d": [5, 6]}))
+
+
+def test_a_time_zone_aware_date_keeps_its_hour_part():
+    # the parts are read in UTC (as the ONNX export's seconds are): local
+    # midnights in Paris are 23:00 UTC, so the hour part is kept
+    when = pd.to_datetime(["2024-01-01", "2024-06-01", "2024-01-06"])
+    X = pd.DataFrame({"d": when.tz_localize("Europe/Paris")})
+    assert TabularScaler().fit(X).date_parts_["d"][-1] == "hour"
+    assert "hour" not in TabularScaler().fit(pd.DataFrame({"d": when})).date_parts_["d"]
+
+
+def test_output_names_that_clash_are_named():
+    scaler = TabularScaler().fit(pd.DataFrame({"t": ["x", "y"], "t_x": [1.0, 2.0]}))
+    with pytest.raises(ValueError, match=r"\['t_x'\] clash: a column is named"):
+        scaler.get_feature_names_out()
 
 
 def test_high_cardinality_text_is_capped(loans):
