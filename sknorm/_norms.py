@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
+from numbers import Integral
 from types import MappingProxyType
 
 import torch
@@ -331,8 +332,9 @@ def _rms(width: int, *, eps: float, affine: bool) -> nn.Module:
 
 def _group(width: int, *, eps: float, affine: bool, groups: int = 8) -> nn.Module:
     # Per-sample statistics over groups of hidden units.
-    if not isinstance(groups, int) or groups < 1:
+    if isinstance(groups, bool) or not isinstance(groups, Integral) or groups < 1:
         raise ValueError(f"norm option groups must be a positive int, got {groups!r}.")
+    groups = int(groups)  # numpy ints too, as a grid over np.arange gives them
     if width % groups or width // groups < 2:
         raise ValueError(
             f"norm='group' splits each hidden layer into groups={groups} groups "
@@ -489,6 +491,11 @@ def make_norm(
     """
     _check_name(name)
     options = check_norm_params(options)
+    if convention not in NORM_DEFAULTS:
+        raise ValueError(
+            f"Unknown norm defaults {convention!r}; expected one of "
+            f"{sorted(NORM_DEFAULTS)}."
+        )
     defaults = NORM_DEFAULTS[convention]
     common = {
         "eps": defaults["eps"] if eps is None else eps,

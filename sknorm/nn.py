@@ -16,6 +16,7 @@ from rtdl_num_embeddings import PeriodicEmbeddings
 from torch import nn
 
 from ._norms import (
+    NORM_DEFAULTS,
     NORMS,
     BatchRenorm1d,
     GhostBatchNorm1d,
@@ -287,6 +288,11 @@ default="batch"
             raise ValueError(
                 f"Unknown activation {activation!r}; expected one of "
                 f"{sorted(ACTIVATIONS)}."
+            )
+        if norm_defaults not in NORM_DEFAULTS:  # checked with no hidden layer too
+            raise ValueError(
+                f"Unknown norm defaults {norm_defaults!r}; expected one of "
+                f"{sorted(NORM_DEFAULTS)}."
             )
         self.embedding, width = _input_embedding(
             input_embedding, int(n_features), embedding_params

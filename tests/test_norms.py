@@ -4,7 +4,13 @@ import torch
 from numpy.testing import assert_allclose
 from torch import nn
 
-from sknorm.nn import BatchRenorm1d, GhostBatchNorm1d, KerasBatchNorm1d, make_norm
+from sknorm.nn import (
+    MLP,
+    BatchRenorm1d,
+    GhostBatchNorm1d,
+    KerasBatchNorm1d,
+    make_norm,
+)
 
 
 def _x(n=32, c=6, seed=0):
@@ -156,6 +162,18 @@ def test_batch_renorm_warmup_relaxes_the_limits():
 def test_batch_renorm_bad_limits(kwargs, match):
     with pytest.raises(ValueError, match=match):
         BatchRenorm1d(3, **kwargs)
+
+
+def test_group_count_is_any_positive_integer_and_defaults_are_named():
+    # a grid over np.arange gives numpy ints; True is no group count
+    assert make_norm("group", 8, groups=np.int64(2)).num_groups == 2
+    with pytest.raises(ValueError, match="groups must be a positive int, got True"):
+        make_norm("group", 8, groups=True)
+    # an unknown convention: a ValueError naming the known ones, not KeyError
+    with pytest.raises(ValueError, match=r"Unknown norm defaults 'tf'.*'keras'"):
+        make_norm("layer", 8, convention="tf")
+    with pytest.raises(ValueError, match=r"Unknown norm defaults 'tf'"):
+        MLP(3, 2, (), norm_defaults="tf")  # no hidden layer to build a norm
 
 
 def test_ghost_virtual_batch_size_must_be_at_least_2():
