@@ -356,7 +356,7 @@ class Affine(nn.Module):
     low : float or None, default=None
         Clamp the result to ``[low, high]``; None: no clamp.
     high : float or None, default=None
-        Upper end of the clamp, used with ``low``.
+        Upper end of the clamp: given with ``low`` (both or neither).
 
     Examples
     --------
@@ -372,6 +372,11 @@ class Affine(nn.Module):
         super().__init__()
         self.register_buffer("scale", torch.as_tensor(scale, dtype=torch.float64))
         self.register_buffer("shift", torch.as_tensor(shift, dtype=torch.float64))
+        if (low is None) != (high is None) or (low is not None and low > high):
+            raise ValueError(
+                f"Affine clamps to [low, high]: give both, low <= high, or neither; "
+                f"got low={low!r}, high={high!r}."
+            )
         self.clamp = low is not None
         self.low = float(low) if low is not None else 0.0
         self.high = float(high) if high is not None else 0.0
@@ -380,6 +385,14 @@ class Affine(nn.Module):
     def set_fill(self, values) -> None:
         """Replace NaN inputs by ``values`` (one per column) before scaling."""
         self.fill = torch.as_tensor(values, dtype=torch.float64)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        # a state with fill values loads into an Affine without them (as a
+        # fresh one is): make room for the buffer, which torch then fills
+        fill = state_dict.get(prefix + "fill")
+        if fill is not None and self.fill is None:
+            self.set_fill(torch.empty_like(fill))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.fill is not None:

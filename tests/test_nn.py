@@ -274,3 +274,21 @@ def test_keras_init_leaves_the_embedding_as_its_authors_initialize_it():
         embedding_params={"lite": True},
     )
     assert bool(model.embedding[0].linear.bias.any())  # keras would zero it
+
+
+def test_affine_clamp_needs_both_ends_and_its_fill_values_load():
+    from sknorm.nn import Affine
+
+    # low alone clamped to [low, 0.0]
+    with pytest.raises(ValueError, match="give both, low <= high, or neither"):
+        Affine([1.0, 1.0], [0.0, 0.0], low=-1.0)
+    with pytest.raises(ValueError, match="low <= high"):
+        Affine([1.0], [0.0], low=1.0, high=0.0)
+    # a state with fill values loads into a fresh Affine, which then fills
+    filled = Affine([1.0, 2.0], [0.0, 1.0])
+    filled.set_fill([5.0, 6.0])
+    fresh = Affine([1.0, 1.0], [0.0, 0.0])
+    fresh.load_state_dict(filled.state_dict())
+    x = torch.tensor([[float("nan"), 1.0]], dtype=torch.float64)
+    assert_allclose(fresh(x), filled(x))
+    assert_allclose(fresh(x), [[5.0, 3.0]])
