@@ -188,6 +188,9 @@ def _check_callbacks(callbacks, early_stopping: bool) -> None:
                 f"callbacks[{i}] must be a skorch callback instance or a (name, "
                 f"callback) tuple; got {entry!r}."
             )
+        check = getattr(callback, "_check_params", None)
+        if type(callback).__module__.startswith("sknorm.") and callable(check):
+            check()  # sknorm's own callbacks: their settings, before any fit
         if _uses_validation(callback) and not early_stopping:
             raise ValueError(
                 f"callbacks[{i}] ({type(callback).__name__}) uses validation "

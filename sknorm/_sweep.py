@@ -743,7 +743,7 @@ class SweepResult:
         from ._plotting import plot_curves, plot_score_heatmap
 
         heatmap = plot_score_heatmap(self.table, scoring=self.scoring).figure
-        if self.curves is None:
+        if self.curves is None or self.curves.empty:  # none, or none recorded
             return heatmap, None
         return heatmap, plot_curves(self.curves, loss=self.loss).figure
 

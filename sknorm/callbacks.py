@@ -282,6 +282,18 @@ class ActivationStats(Callback):
                 f"key={self.key!r} would overwrite skorch's own history entry; "
                 "choose another name, e.g. the default 'act_stats'."
             )
+        layers = self.layers
+        if layers is not None and not isinstance(layers, Integral):
+            try:
+                layers = list(layers)
+            except TypeError:
+                layers = [layers]
+            if not layers or not all(isinstance(i, Integral) for i in layers):
+                # their range is checked against the network when it is built
+                raise ValueError(
+                    "layers must be None or indices of hidden layers, got "
+                    f"{self.layers!r}."
+                )
 
     def _draw_probe(self, X) -> tuple[np.ndarray, torch.Tensor]:
         data = getattr(X, "X", X)  # a skorch Dataset holds its data as .X

@@ -226,6 +226,8 @@ def test_verbose_log_does_not_print_the_records(iris, capsys):
         ({"probe_size": 1}, ValueError, "probe_size"),
         ({"mode": "test"}, ValueError, "mode"),
         ({"layers": (0, 5)}, ValueError, "layers"),
+        ({"layers": 1.0}, ValueError, r"layers must be None or indices .* got 1\.0"),
+        ({"layers": ()}, ValueError, "layers must be None or indices"),
         ({"key": ""}, ValueError, "key"),
     ],
 )

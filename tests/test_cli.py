@@ -3,6 +3,7 @@
 import os
 import sys
 
+import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_iris
 
@@ -330,3 +331,24 @@ def test_cli_scores_the_three_best_averaged_unless_told_not_to(tmp_path, capsys)
     assert "Ensemble:" not in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main([*args, "--ensemble", "1"])
+
+
+def test_cli_report_without_curves_when_none_could_be_fitted(tmp_path, capsys):
+    # 9 rows, 3 classes: the grid engine's curve fits cannot hold out 20% of
+    # each class; the report is written without curves, not a crash
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame(rng.randn(9, 2), columns=["a", "b"])
+    frame["t"] = np.repeat(["x", "y", "z"], 3)
+    frame.to_csv(tmp_path / "nine.csv", index=False)
+    out = tmp_path / "report"
+    args = ["sweep", "--csv", str(tmp_path / "nine.csv"), "--target", "t"]
+    args += ["--engine", "grid", "--cv", "2", "--epochs", "1", "--hidden", "4"]
+    args += ["--no-progress", "--n-jobs", "1", "--scalings", "standard"]
+    assert main([*args, "--norms", "none", "--out", str(out)]) == 0
+    assert "warning: No training curves" in capsys.readouterr().err
+    assert {p.name for p in out.iterdir()} == {
+        "results.csv",
+        "heatmap.png",
+        "report.md",
+    }
+    assert "curves.png" not in (out / "report.md").read_text()

@@ -33,6 +33,7 @@ from sknorm._sweep import (
     _n_fits,
     _resolve_task,
 )
+from sknorm.callbacks import ActivationStats
 from sknorm.datasets import make_loans
 
 #: sweep() seeds every net with its own random_state: the preset's seed goes.
@@ -454,6 +455,9 @@ def test_sweep_too_small_to_hold_out_curves_keeps_its_scores():
     assert len(result.table) == 1 and result.model is not None
     assert result.curves.empty
     assert list(result.curves.columns) == list(CURVE_COLUMNS)
+    pytest.importorskip("matplotlib").use("Agg")
+    heatmap, curves = result.plot()  # no curves to draw: none, not a crash
+    assert curves is None and heatmap is not None
 
 
 @pytest.mark.parametrize("engine, refit", [("packed", True), ("grid", False)])
@@ -517,6 +521,8 @@ def test_sweep_checks_the_networks_setup_once_before_any_fit():
     bad_embedding = {"scalings": ["standard", "plr"], "norms": ["none"], "cv": 2}
     with pytest.raises(ValueError, match=r"^embedding_params\['n_frequencies'\] mus"):
         sweep(X, y, embedding_params={"n_frequencies": 0}, **bad_embedding, **FAST)
+    with pytest.raises(ValueError, match=r"^probe_size must be an integer >= 2"):
+        sweep(X, y, callbacks=[ActivationStats(probe_size=1)], **options, **FAST)
     bad_batch = {"scalings": ["standard"], "norms": ["none", "batch"], "cv": 2}
     with pytest.raises(ValueError, match=r"^norm='batch' computes statistics"):
         sweep(X, y, **bad_batch, **{**FAST, "batch_size": 1})
