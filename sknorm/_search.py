@@ -764,6 +764,18 @@ n_splits_, refit_time_, multimetric_
         self._select_best(results, refit_metric)
         # an ensemble of at least two, and at most every candidate
         averaged = min(self.ensemble or 0, len(candidates)) >= 2
+        if averaged and self._own_scoring:
+            # a scorer of the user's own takes the whole model on each fold's
+            # raw rows, and the packed run builds no averaged pipeline per fold
+            warnings.warn(
+                f"ensemble={self.ensemble}: a scorer of your own (a plain function) "
+                "scores the whole model, and the packed run keeps no averaged "
+                "model per fold; no ensemble. A scikit-learn scorer (a name, or "
+                "make_scorer) scores it.",
+                UserWarning,
+                stacklevel=3,
+            )
+            averaged = False
         if averaged:
             self._score_ensemble(results, members, scorers, refit_metric)
         if self.refit:

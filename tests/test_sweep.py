@@ -528,6 +528,21 @@ def test_sweep_checks_the_networks_setup_once_before_any_fit():
         sweep(X, y, **bad_batch, **{**FAST, "batch_size": 1})
 
 
+def test_sweep_with_a_scorer_of_ones_own_has_no_ensemble(iris):
+    # a plain function scores the whole model on each fold; the packed run
+    # keeps no averaged model per fold: said, and none refit (its score was NaN)
+    X, y = iris
+
+    def accuracy(est, X, y):
+        return float((est.predict(X) == y).mean())
+
+    grid = {"scalings": ["standard", "minmax"], "norms": ["none", "layer"], "cv": 2}
+    with pytest.warns(UserWarning, match="a scorer of your own .* no ensemble"):
+        result = sweep(X, y, scoring=accuracy, curves=False, **grid, **FAST)
+    assert result.ensemble is None and result.ensemble_score is None
+    assert result.model is result.best_estimator
+
+
 def test_sweep_plot_returns_figures(result):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
