@@ -119,6 +119,15 @@ def activation_stats(
     """
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {_MODES}, got {mode!r}.")
+    if not isinstance(X, torch.Tensor):
+        raise TypeError(
+            f"X must be a torch.Tensor on the module's device and dtype, got "
+            f"{type(X).__name__}; e.g. torch.as_tensor(X, dtype=torch.float32)."
+        )
+    if X.ndim != 2 or X.shape[0] < 2:  # one row: a std of 0, none: NaN
+        raise ValueError(
+            f"X must hold at least 2 rows of features; got shape {tuple(X.shape)}."
+        )
     blocks = _hidden_blocks(module, layers)
     found: dict[tuple[int, int], torch.Tensor] = {}
 

@@ -7,8 +7,11 @@ same table written by ``examples/data/make_loans_csv.py``.
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import numpy as np
 import pandas as pd
+from sklearn.utils import check_random_state
 
 __all__ = ["make_loans"]
 
@@ -34,7 +37,7 @@ def make_loans(
     ----------
     n_samples : int, default=600
         Rows.
-    random_state : int, default=0
+    random_state : int, RandomState instance or None, default=0
         Seed of the generator.
 
     Returns
@@ -57,7 +60,11 @@ def make_loans(
     >>> int(X.isna().any().sum())
     7
     """
-    rng = np.random.RandomState(random_state)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, Integral):
+        raise TypeError(f"n_samples must be an int, got {n_samples!r}.")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be at least 1, got {n_samples}.")
+    rng = check_random_state(random_state)
     n = int(n_samples)
     age = rng.randint(18, 80, size=n)
     income = np.exp(rng.normal(10.5, 0.6, size=n))

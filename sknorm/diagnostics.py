@@ -144,6 +144,8 @@ def plot_activation_stats(
     }
     recorded = sorted({int(i) for f in frames.values() for i in f["layer"]})
     layers = recorded if layers is None else list(layers)
+    if not layers:
+        raise ValueError(f"layers names none; the fits recorded layers {recorded}.")
     missing = [layer for layer in layers if layer not in recorded]
     if missing:  # an empty panel would look like a layer with no activity
         raise ValueError(

@@ -238,6 +238,16 @@ def test_bad_parameters_fail_at_train_begin(iris, params, error, match):
         clf.fit(X, y)
 
 
+def test_activation_stats_takes_a_tensor_of_two_rows_or_more():
+    module = MLP(4, 2, (8,))
+    # a numpy array raised "'str' object has no attribute 'type'"
+    with pytest.raises(TypeError, match=r"X must be a torch.Tensor .* got ndarray"):
+        activation_stats(module, np.zeros((5, 4), dtype=np.float32))
+    # no rows gave NaN statistics without a word
+    with pytest.raises(ValueError, match=r"at least 2 rows .* shape \(0, 4\)"):
+        activation_stats(module, torch.zeros(0, 4))
+
+
 def test_module_without_hidden_blocks_is_rejected():
     with pytest.raises(TypeError, match="hidden"):
         activation_stats(nn.Linear(3, 2), torch.zeros(4, 3))

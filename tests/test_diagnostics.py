@@ -103,6 +103,8 @@ def test_plot_into_given_axes_and_errors(fits, plt):
     assert len(fig.axes) == 1 and fig.axes[0].get_title() == "hidden layer 1"
     with pytest.raises(ValueError, match=r"layers \[7\] were not recorded"):
         plot_activation_stats(fits, "pre_mean", layers=[1, 7])
+    with pytest.raises(ValueError, match="layers names none"):
+        plot_activation_stats(fits, "pre_mean", layers=[])
     with pytest.raises(ValueError, match="stat"):
         plot_activation_stats(fits, "pre_var")
     with pytest.raises(TypeError, match="mapping"):
