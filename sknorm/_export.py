@@ -58,6 +58,8 @@ from .nn import Affine
 __all__ = ["EXPORT_FORMATS", "export", "to_torch_module"]
 
 EXPORT_FORMATS = ("torch_export", "onnx")
+#: Each format's file suffix.
+_SUFFIXES = {"torch_export": ".pt2", "onnx": ".onnx"}
 #: The ai.onnx.ml opset of the preprocessing (its LabelEncoder).
 _ONNX_ML_OPSET = 3
 #: The name of the ONNX model's one output, whatever the export.
@@ -391,14 +393,14 @@ VotingClassifier or VotingRegressor
     if format not in EXPORT_FORMATS:
         raise ValueError(f"format must be one of {EXPORT_FORMATS}, got {format!r}.")
     check_model_given(model, "sknorm.export")
-    suffix = ".pt2" if format == "torch_export" else ".onnx"
-    other = ".onnx" if format == "torch_export" else ".pt2"
-    if Path(path).suffix.lower() == other:
+    suffix = _SUFFIXES[format]
+    given = Path(path).suffix.lower()
+    named = {s: f for f, s in _SUFFIXES.items()}.get(given, format)
+    if named != format:  # the other format's suffix: a mistake, not a choice
         raise ValueError(
-            f"{os.fspath(path)!r} ends in {other}, but format={format!r} writes "
-            f"a {suffix} file; pass format="
-            f"{'onnx' if other == '.onnx' else 'torch_export'!r} for {other}, or "
-            f"a path ending in {suffix}."
+            f"{os.fspath(path)!r} ends in {given}, but format={format!r} writes "
+            f"a {suffix} file; pass format={named!r} for {given}, or a path "
+            f"ending in {suffix}."
         )
     path = writable_path(path, f"model{suffix}")
     try:

@@ -55,7 +55,7 @@ from ._pipeline import (
     make_norm_pipeline,
     normalization_grid,
 )
-from ._search import PackedSearchCV, reporting_progress
+from ._search import PackedSearchCV, _several_outputs, reporting_progress
 from ._tabular import TabularScaler
 
 __all__ = ["SweepResult", "sweep"]
@@ -452,9 +452,13 @@ def _check_scored(search, X, y, scoring: str) -> None:
         # dummy of the same task: the usual causes are in the labels
         model = getattr(search, "best_estimator_", None)
         if model is None:
-            dummy = DummyClassifier() if is_classifier(search.estimator) else None
-            model = (dummy or DummyRegressor()).fit(np.zeros((len(y), 1)), y)
             X = np.zeros((len(y), 1))
+            dummy = (
+                DummyClassifier()
+                if is_classifier(search.estimator)
+                else DummyRegressor()
+            )
+            model = dummy.fit(X, y)
         try:
             search.scorer_(model, X, y)
         except Exception as exc:  # any scorer's error, shown
@@ -743,9 +747,15 @@ class SweepResult:
         from ._plotting import plot_curves, plot_score_heatmap
 
         heatmap = plot_score_heatmap(self.table, scoring=self.scoring).figure
-        if self.curves is None or self.curves.empty:  # none, or none recorded
+        if not self._has_curves():
             return heatmap, None
         return heatmap, plot_curves(self.curves, loss=self.loss).figure
+
+    def _has_curves(self) -> bool:
+        """Whether curves were recorded: none with ``curves=False``, nor when
+        every curve fit failed or could not hold out its rows (an empty
+        table)."""
+        return self.curves is not None and not self.curves.empty
 
     def _repr_html_(self) -> str:
         """A notebook's view: the summary line, the table and the heatmap."""
@@ -884,8 +894,7 @@ def _build_search(
         )
     if ensemble == "auto":  # the search caps it at the number of candidates
         # none for several target columns: VotingRegressor takes one
-        several = np.ndim(y) == 2 and np.shape(y)[1] > 1
-        ensemble = AUTO_ENSEMBLE if packed and not several else 0
+        ensemble = AUTO_ENSEMBLE if packed and not _several_outputs(y) else 0
     if ensemble and not packed:
         warnings.warn(
             "sweep(ensemble=...) needs the packed engine (the grid engine, which "

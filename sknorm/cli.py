@@ -787,7 +787,7 @@ def _report(
         *_columns_section(scaler, left_out),
         *_failures_section(result),
     ]
-    if _has_curves(result):
+    if result._has_curves():
         if getattr(result.search, "packed_", False):  # from the search's own run
             how = (
                 f"From the search's own run, averaged over the {cv.get_n_splits()} "
@@ -910,7 +910,7 @@ def _write_report_files(result, out: Path, **report_args) -> list[str]:
     figures = [
         ("heatmap.png", plot_score_heatmap(result.table, scoring=result.scoring))
     ]
-    if _has_curves(result):
+    if result._has_curves():
         result.curves.to_csv(out / "curves.csv", index=False)
         written.append("curves.csv")
         figures.append(("curves.png", plot_curves(result.curves, loss=result.loss)))
@@ -920,12 +920,6 @@ def _write_report_files(result, out: Path, **report_args) -> list[str]:
         written.append(name)
     written.append(_report(result, out=out, **report_args))
     return written
-
-
-def _has_curves(result) -> bool:
-    """Whether the sweep recorded curves (none with --no-curves, or when every
-    curve fit failed or could not hold out its rows)."""
-    return result.curves is not None and not result.curves.empty
 
 
 def _check_some_succeeded(result) -> None:
