@@ -106,7 +106,7 @@ class _Rows:
     _parts: dict = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        rows = torch.arange(self.width)
+        rows = torch.arange(self.width, device=self.sizes.device)
         self.mask = (rows[None, :] < self.sizes[:, None]).float().unsqueeze(2)
         self.count = self.sizes.clamp(min=1).float().view(-1, 1, 1)
         self.active = self.sizes > 0
@@ -129,7 +129,7 @@ class _Rows:
         chunks = (n // virtual_batch_size).clamp(min=1)
         small, extra = n // chunks, n % chunks
         edge = extra * (small + 1)
-        r = torch.arange(self.width)[None, :]
+        r = torch.arange(self.width, device=n.device)[None, :]
         seg = torch.where(
             r < edge[:, None],
             r // (small + 1)[:, None],
@@ -622,7 +622,8 @@ class PackedMLP(nn.Module):
         order. ``rows`` says which rows are real (all by default); ``noise``
         is one dropout multiplier ``(K, B, width)`` (or None) per hidden layer."""
         if rows is None:
-            rows = _Rows(torch.full((X.shape[0],), X.shape[1]), width=X.shape[1])
+            sizes = torch.full((X.shape[0],), X.shape[1], device=X.device)
+            rows = _Rows(sizes, width=X.shape[1])
         if noise is None:
             noise = [None] * len(self.widths)
         outs = []
@@ -697,7 +698,8 @@ class PackedMLP(nn.Module):
 class _Store:
     """Distinct data sets stacked as ``(D, N, ...)`` (zero-padded), and each
     member's data set (``index``) and row count (``sizes``), in stack order.
-    Members that share a data set (one fold under one scaling) share its rows."""
+    Members that share a data set (one fold under one scaling) share its rows.
+    The tensors are on the run's device (the data goes there once)."""
 
     X: torch.Tensor
     y: torch.Tensor
@@ -705,7 +707,7 @@ class _Store:
     sizes: list[int]
 
     @classmethod
-    def of(cls, sets: Sequence[tuple], order: Sequence[int]) -> _Store:
+    def of(cls, sets: Sequence[tuple], order: Sequence[int], device="cpu") -> _Store:
         distinct: dict[int, int] = {}
         for X, _ in sets:
             distinct.setdefault(id(X), len(distinct))
@@ -715,9 +717,11 @@ class _Store:
         width = max(len(X) for X, _ in sets)
         Xs, ys = zip(*firsts.values(), strict=True)
         return cls(
-            X=_pad(Xs, width),
-            y=_pad(ys, width),
-            index=torch.tensor([distinct[id(sets[i][0])] for i in order]),
+            X=_pad(Xs, width).to(device),
+            y=_pad(ys, width).to(device),
+            index=torch.tensor(
+                [distinct[id(sets[i][0])] for i in order], device=device
+            ),
             sizes=[len(sets[i][0]) for i in order],
         )
 
@@ -766,29 +770,33 @@ class _Step:
     sizes: list[int]
 
     @classmethod
-    def of(cls, bounds: list[tuple[int, int]]) -> _Step:
+    def of(cls, bounds: list[tuple[int, int]], device="cpu") -> _Step:
         sizes = [stop - start for start, stop in bounds]
         width = max(sizes)
         starts = torch.tensor([start for start, _ in bounds])
         positions = starts[:, None] + torch.arange(width)[None, :]
         limit = torch.tensor([max(stop - 1, 0) for _, stop in bounds])
-        return cls(torch.minimum(positions, limit[:, None]), sizes)
+        return cls(torch.minimum(positions, limit[:, None]).to(device), sizes)
 
 
-def _permutations(generators, sizes: Sequence[int], alive: Sequence[bool]):
-    """``(K, N)``: each live member's shuffle of its rows, drawn from its own
-    generator as SliceLoader draws it (``randperm``), once per epoch."""
+def _permutations(generators, sizes: Sequence[int], alive: Sequence[bool], device):
+    """``(K, N)`` on ``device``: each live member's shuffle of its rows, drawn
+    from its own generator as SliceLoader draws it (``randperm``, on the CPU:
+    the CPU fit's stream on any device), once per epoch."""
     perms = torch.zeros((len(sizes), max(sizes)), dtype=torch.long)
     for k, (gen, n) in enumerate(zip(generators, sizes, strict=True)):
         if alive[k]:
             perms[k, :n] = torch.randperm(n, generator=gen)
-    return perms
+    return perms.to(device)
 
 
-def _noise(model: PackedMLP, generators, sizes: Sequence[int], width: int) -> list:
+def _noise(
+    model: PackedMLP, generators, sizes: Sequence[int], width: int, device
+) -> list:
     """Dropout multipliers per hidden layer, each member's drawn from its own
-    generator in the order and shape of its individual forward pass (torch's
-    dropout: ``empty_like(x).bernoulli_(1 - p).div_(1 - p)``)."""
+    generator in the order and shape of its individual forward pass on the
+    CPU (torch's dropout: ``empty_like(x).bernoulli_(1 - p).div_(1 - p)``),
+    then moved to ``device`` in one copy per layer."""
     widths = model.widths
     if not any(model.dropout):
         return [None] * len(widths)
@@ -799,7 +807,7 @@ def _noise(model: PackedMLP, generators, sizes: Sequence[int], width: int) -> li
         for layer, w in enumerate(widths):
             mask = torch.empty(sizes[k], w).bernoulli_(1 - p, generator=generators[k])
             noise[layer][k, : sizes[k]] = mask.div_(1 - p)
-    return noise
+    return [n.to(device) for n in noise]
 
 
 # -- losses and the optimizer --------------------------------------------------------
@@ -845,8 +853,10 @@ class _Adam:
             self.params += [(p, n) for p in params]
             layout.append((start, n, sum(p.numel() // n for p in params), params))
         total = sum(n * width for _, n, width, _ in layout)
-        self.flat, self.grad = torch.zeros(total), torch.zeros(total)
-        self.m, self.v = torch.zeros(total), torch.zeros(total)
+        device = layout[0][3][0].device
+        self.flat, self.grad, self.m, self.v = (
+            torch.zeros(total, device=device) for _ in range(4)
+        )
         buffers = (self.flat, self.grad, self.m, self.v)
         self.segments: list[tuple] = []  # per member: its (param, grad, m, v)
         self.grad_views, base = [], 0
@@ -864,8 +874,10 @@ class _Adam:
         self.settings: dict[tuple, list[int]] = {}
         for j, (rate, decay) in enumerate(zip(lr, weight_decay, strict=True)):
             self.settings.setdefault((float(rate), float(decay)), []).append(j)
-        self.counts = [torch.zeros((), dtype=torch.float32) for _ in lr]
-        self.count = torch.zeros((), dtype=torch.float32)  # while all step alike
+        # fused Adam takes its step counts on the parameters' device
+        step = {"dtype": torch.float32, "device": device}
+        self.counts = [torch.zeros((), **step) for _ in lr]
+        self.count = torch.zeros((), **step)  # while all step alike
         self.alike = True  # every member has taken every step so far
 
     def take_over(self, old: _Adam, members: list[int]) -> None:
@@ -936,10 +948,12 @@ class _Adam:
 def _chunks(store: _Store):
     """Every member's rows of ``store`` in order, a chunk at a time:
     ``(X, y, _Rows)`` batches ``(K, chunk, ...)``."""
-    sizes, longest = torch.tensor(store.sizes), max(store.sizes)
+    device = store.X.device
+    sizes, longest = torch.tensor(store.sizes, device=device), max(store.sizes)
     for start in range(0, longest, EVAL_CHUNK):
         width = min(EVAL_CHUNK, longest - start)
-        positions = (start + torch.arange(width)).expand(len(store.sizes), width)
+        positions = start + torch.arange(width, device=device)
+        positions = positions.expand(len(store.sizes), width)
         X, y = store.rows(positions)
         yield X, y, _Rows((sizes - start).clamp(0, width), width=width)
 
@@ -949,11 +963,12 @@ def _eval_losses(model: PackedMLP, store: _Store, task: str) -> torch.Tensor:
     """Each member's mean loss ``(K,)`` on its data set, in evaluation mode
     (batch norms on their running statistics), a chunk of rows at a time."""
     model.eval()
-    total = torch.zeros(model.n_members, dtype=torch.float64)
+    device = store.X.device
+    total = torch.zeros(model.n_members, dtype=torch.float64, device=device)
     for X, y, rows in _chunks(store):
         total += _losses(model(X, rows), y, rows, task).double() * rows.sizes
     model.train()
-    return total / torch.tensor(store.sizes).clamp(min=1)
+    return total / torch.tensor(store.sizes, device=device).clamp(min=1)
 
 
 @torch.no_grad()
@@ -962,6 +977,7 @@ def _predict(model: PackedMLP, store: _Store) -> list:
     stack converted to float64 (training is over), a chunk of rows at a time."""
     model.double().eval()
     out = torch.cat([model(X.double(), rows) for X, _, rows in _chunks(store)], dim=1)
+    out = out.cpu()
     return [out[j, :n].numpy() for j, n in enumerate(store.sizes)]
 
 
@@ -1078,7 +1094,7 @@ class _Stopper:
         for (_, t, start, n), snap in zip(self.entries, self.snapshot, strict=True):
             rows = [j - start for j in members if start <= j < start + n]
             if rows:
-                index = torch.tensor(rows)
+                index = torch.tensor(rows, device=t.device)
                 if to_snapshot:
                     snap[index] = t.detach()[index]
                 else:
@@ -1089,7 +1105,8 @@ class _Trainer:
     """The packed training loop; state per member, in stack order."""
 
     def __init__(self, modules, generators, settings, control, ids=None, group=None):
-        self.model = PackedMLP(modules).train()
+        self.device = torch.device(settings.get("device") or "cpu")
+        self.model = PackedMLP(modules).to(self.device).train()
         order = self.model.order
         self.task, self.control = settings["task"], control
         self.max_epochs = int(settings["max_epochs"])
@@ -1103,13 +1120,14 @@ class _Trainer:
             "finished": {},
         }
         self.generators = [generators[i] for i in order]
-        self.train = _Store.of(settings["train_sets"], order)
+        self.train = _Store.of(settings["train_sets"], order, self.device)
         self.valid, self.heldout = (
-            _Store.of(sets, order) if sets else None
+            _Store.of(sets, order, self.device) if sets else None
             for sets in (settings.get("valid_sets"), settings.get("heldout_sets"))
         )
         self.steps = [
-            _Step.of(b) for b in _schedule(self.train.sizes, settings["batch_size"])
+            _Step.of(b, self.device)
+            for b in _schedule(self.train.sizes, settings["batch_size"])
         ]
         lr, decay = (
             [float(v[i]) for i in order]
@@ -1131,20 +1149,22 @@ class _Trainer:
     def _epoch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """One pass over every live member's rows: ``(mean loss, first bad
         step, its loss)`` per member (bad step -1: none)."""
-        k = self.model.n_members
-        perms = _permutations(self.generators, self.train.sizes, self.alive)
+        k, device = self.model.n_members, self.device
+        perms = _permutations(self.generators, self.train.sizes, self.alive, device)
         flat = self.train.flat(perms)
         alive = tuple(self.alive)
-        ok, clean = torch.tensor(self.alive), True  # clean: no member failed yet
-        loss_sum = torch.zeros(k, dtype=torch.float64)
-        row_sum = torch.zeros(k, dtype=torch.float64)
-        bad_step, bad_loss = torch.full((k,), -1), torch.zeros(k)
+        ok = torch.tensor(self.alive, device=device)
+        clean = True  # no member failed yet
+        loss_sum = torch.zeros(k, dtype=torch.float64, device=device)
+        row_sum = torch.zeros(k, dtype=torch.float64, device=device)
+        bad_step = torch.full((k,), -1, device=device)
+        bad_loss = torch.zeros(k, device=device)
         for s, step in enumerate(self.steps):
             if self.control.stop.is_set():
                 raise _Stopped
             rows, weight, everyone = self._step_rows(s, step, alive)
             X, y = self.train.take(flat.gather(1, step.positions))
-            noise = _noise(self.model, self.generators, rows.counts, rows.width)
+            noise = _noise(self.model, self.generators, rows.counts, rows.width, device)
             losses = _losses(self.model(X, rows, noise), y, rows, self.task)
             if clean and bool(torch.isfinite(losses).all()):
                 # the usual step: a member without rows here has loss 0 and
@@ -1173,7 +1193,8 @@ class _Trainer:
         key = (s, alive)
         if key not in self._rows:
             sizes = [n if a else 0 for n, a in zip(step.sizes, alive, strict=True)]
-            rows = _Rows(torch.tensor(sizes), width=len(step.positions[0]))
+            sizes = torch.tensor(sizes, device=self.device)
+            rows = _Rows(sizes, width=len(step.positions[0]))
             weight = rows.sizes.double()
             self._rows[key] = (rows, weight, bool(rows.active.all()))
         return self._rows[key]
@@ -1190,16 +1211,18 @@ class _Trainer:
     def _end_epoch(self, epoch: int, train, bad_step, bad_loss) -> None:
         """Record the epoch's losses; mark diverged and stopped members."""
         live = []
+        # as Python numbers in one copy each (one wait for a GPU, not K)
+        train, bad_step, bad_loss = (t.tolist() for t in (train, bad_step, bad_loss))
         for j in range(self.model.n_members):
-            if self.alive[j] and int(bad_step[j]) >= 0:
+            if self.alive[j] and bad_step[j] >= 0:
                 self._fail(
                     j,
                     epoch - 1,
-                    f"the training loss is {float(bad_loss[j])} at epoch {epoch}, "
-                    f"batch {int(bad_step[j]) + 1}",
+                    f"the training loss is {bad_loss[j]} at epoch {epoch}, "
+                    f"batch {bad_step[j] + 1}",
                 )
             elif self.alive[j]:
-                self.curves["train"][j].append(float(train[j]))
+                self.curves["train"][j].append(train[j])
                 self.epochs[j] = epoch
                 live.append(j)
         self.control.advance(len(live))
@@ -1288,24 +1311,28 @@ class _Trainer:
 
     def outcome(self, predict_sets=None) -> dict:
         """Each of the worker's members' final state (its best epoch's, with
-        early stopping), curves, error and, with ``predict_sets``, outputs,
-        in the order the members were given."""
+        early stopping; on the CPU), curves, error and, with ``predict_sets``,
+        outputs, in the order the members were given."""
         results = dict(self.group["finished"])
         for j, state in enumerate(self._final_states()):
             results[self.ids[j]] = self._result(j, state)
         given = range(len(results))
         out = {name: [results[i][name] for i in given] for name in results[0]}
+        if self.device.type != "cpu":
+            out["states"] = [
+                {name: t.cpu() for name, t in state.items()} for state in out["states"]
+            ]
         if predict_sets is not None:
             if self.group["finished"]:  # one stack of every member, as it ended
                 modules = [copy.deepcopy(m) for m in self.group["modules"]]
                 for module, state in zip(modules, out["states"], strict=True):
                     module.load_state_dict(state)
-                model, ids = PackedMLP(modules), None
+                model, ids = PackedMLP(modules).to(self.device), None
             else:
                 if self.stopper is not None:
                     self.stopper.restore_best()
                 model, ids = self.model, self.ids
-            store = _Store.of(predict_sets, model.order)
+            store = _Store.of(predict_sets, model.order, self.device)
             outputs = _predict(model, store)
             ids = ids or model.order
             out["outputs"] = [outputs[ids.index(i)] for i in given]
@@ -1434,6 +1461,7 @@ def train_packed(
     predict_sets: Sequence[tuple[torch.Tensor, torch.Tensor]] | None = None,
     progress: Callable[[float], Any] | None = None,
     runner: Callable[[list[tuple]], Iterable[dict]] | None = None,
+    device: str | torch.device = "cpu",
 ) -> PackedRun:
     """Train K members at once, each as its individual estimator fit would.
 
@@ -1453,6 +1481,14 @@ def train_packed(
     depends on its worker only through rounding (kernels block a stack
     differently for different sizes: about 1e-8 relative on the losses); the
     same ``n_threads`` gives the same run.
+
+    On a GPU (``device="cuda"``) the members train as one stack on the
+    device, whatever ``n_threads``: the data goes there once, and each step
+    is a few kernels for all members, where an individual fit launches as
+    many for each. The shuffles and dropout masks are still drawn on the CPU
+    from each member's generator (and the masks copied over), so a member
+    trains as its estimator's fit on the CPU would, up to the GPU's rounding
+    (an estimator fitted on the GPU draws them from the GPU's own RNG).
 
     Parameters
     ----------
@@ -1501,6 +1537,9 @@ def train_packed(
         (or yields, in the jobs' order) what :func:`train_group_alone` returns
         for each, e.g. through joblib on a Dask cluster. Progress then moves a
         group at a time, as each result arrives.
+    device : str or torch.device, default="cpu"
+        Where the stack trains. The members' :attr:`PackedRun.states` come
+        back on the CPU.
 
     Returns
     -------
@@ -1526,6 +1565,8 @@ def train_packed(
     widths = [w.shape[0] for w in modules[0].parameters() if w.dim() == 2]
     work = len(modules) * batch_size * max(widths)
     n_workers = min(n_threads or default_num_threads(work), len(modules))
+    if torch.device(device).type != "cpu":
+        n_workers = 1  # one stack: the device runs it, not the CPU's threads
     groups = _deal(modules, n_workers)
     control = _Control(progress, int(max_epochs))
     if runner is not None:

@@ -40,7 +40,7 @@ from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _num_samples, indexable
 from skorch.history import History
 
-from ._estimators import NormMLPClassifier, _BaseNormMLP
+from ._estimators import NormMLPClassifier, _BaseNormMLP, _check_device
 from ._packed import seeded_member, train_group_alone, train_packed, work_per_row
 from ._training import ValidationSplit, fit_context
 from .exceptions import TrainingDivergedError
@@ -65,7 +65,6 @@ _ENGINE_SETTINGS = (
     ("optimizer", ("adam", torch.optim.Adam), "the engine runs Adam"),
     ("callbacks", (None, []), "the engine runs no callbacks"),
     ("warm_start", (False,), "the engine trains from scratch"),
-    ("device", ("cpu",), "the engine runs on the CPU"),
     # The engine keeps torch's running variance.
     ("norm_defaults", ("torch",), "the engine follows torch's conventions"),
 )
@@ -376,10 +375,15 @@ class PackedSearchCV(GridSearchCV):
     from the initialization its own ``fit`` would draw from ``random_state``,
     shuffles its own fold with its own generator, keeps its own batch-norm
     statistics, early-stopping state and Adam state, and a member whose loss
-    stops being finite gets ``error_score`` while the others go on. Any other
+    stops being finite gets ``error_score`` while the others go on. With the
+    estimator's ``device="cuda"`` the run trains on the GPU as one stack
+    (``n_jobs`` does not apply), each member still shuffled and dropped out
+    by its own CPU generator, as its fit on the CPU would be; the members
+    the packed run fits (an ensemble's) come back on the CPU, while
+    ``best_estimator_`` is refit by its own ``fit`` on the GPU. Any other
     grid (or estimator setting the engine does not run: another optimizer,
-    callbacks, a GPU, class or sample weights) falls back to ``GridSearchCV``
-    with a warning naming the reason.
+    callbacks, class or sample weights) falls back to ``GridSearchCV`` with
+    a warning naming the reason.
 
     Parameters
     ----------
@@ -404,10 +408,10 @@ class PackedSearchCV(GridSearchCV):
         releases the GIL in its kernels, so they run on separate cores, with
         no process to start); -1 means every core. None takes the estimator's
         ``n_threads`` (None there: every core this process may use when the
-        stack is big enough to pay, else one). Under joblib's Dask backend
-        (``with joblib.parallel_config(backend="dask")``, as
-        ``GridSearchCV`` runs its fits there), each group is one task on the
-        cluster instead, run by a worker with one torch thread; -1 then
+        stack is big enough to pay, else one); on a GPU, one stack. Under
+        joblib's Dask backend (``with joblib.parallel_config(backend=
+        "dask")``, as ``GridSearchCV`` runs its fits there), each group is one
+        task on the cluster instead, run by a worker with one torch thread; -1 then
         means every thread of the cluster. The fallback uses ``n_jobs`` as
         ``GridSearchCV`` does.
     return_train_score : bool, default=False
@@ -611,6 +615,7 @@ n_splits_, refit_time_, multimetric_
         for member in members:
             try:
                 member.net._validate_params()
+                _check_device(member.net.device)
                 _split_for_early_stopping(member, cache)
                 built.append(_module_and_rng(member))
                 member.work = work_per_row(built[-1][0]) * len(member.train[1])
@@ -649,6 +654,7 @@ n_splits_, refit_time_, multimetric_
             n_threads=self._workers(net),
             progress=_PROGRESS.get(),
             runner=_joblib_runner() if _on_dask() else None,
+            device=net.device,
         )
         return ready, run
 

@@ -1,14 +1,30 @@
-"""The CUDA path. Skipped where no GPU is present (CI); run on a GPU machine."""
+"""The CUDA path. Skipped where no GPU is present (CI); run on a GPU machine.
+
+The engine's CUDA tests are in test_packed.py (their names say "gpu"); all of
+them: ``pytest tests/test_gpu.py tests/test_packed.py tests/test_benchmarks.py
+-k "gpu or cuda"``. On a machine whose torch_geometric calls the deprecated
+``torch.jit.script`` when skorch imports it, add ``-W "ignore:`torch.jit.script`
+is deprecated:DeprecationWarning"`` (the suite turns deprecation warnings into
+errors).
+"""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
+from sklearn.base import clone
 from skorch.callbacks import Callback
 
-from sknorm import NormMLPClassifier, NormMLPRegressor, make_norm_pipeline
+from sknorm import (
+    NormMLPClassifier,
+    NormMLPRegressor,
+    PackedSearchCV,
+    make_norm_pipeline,
+    sweep,
+)
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(), reason="needs a CUDA GPU"
@@ -42,7 +58,8 @@ def test_fit_and_predict_on_cuda(cancer, norm):
     assert next(net.module_.parameters()).is_cuda
     # The training data went to the GPU once, before the loop: every batch is a
     # slice of a CUDA tensor.
-    assert dict(net.callbacks_)["devices"].train_data.is_cuda
+    data = dict(net.callbacks_)["devices"].train_data  # an ArrayDataset
+    assert data.X.is_cuda and data.y.is_cuda
     devices = {b["batch_device"] for b in net.history[0]["batches"]}
     assert devices == {"cuda:0"}
     proba = pipe.predict_proba(X)
@@ -78,3 +95,43 @@ def test_pickled_gpu_model_loads_on_a_cpu_only_machine(tmp_path, cancer, run_pyt
     )
     out = run_python("-c", script, env={"CUDA_VISIBLE_DEVICES": ""}, timeout=300)
     assert "ok" in out.stdout
+
+
+def test_packed_search_on_cuda_scores_as_on_the_cpu(diabetes):
+    # one stack on the GPU; each member shuffled and dropped out by its own
+    # CPU generator, so its scores are the CPU run's up to the GPU's rounding
+    X, y = diabetes
+    net = NormMLPRegressor((16, 16), max_epochs=5, dropout=0.1, random_state=0)
+    grid = {"scale__method": ["none", "standard"], "net__norm": ["none", "layer"]}
+    searches = {}
+    for device in ("cpu", "cuda"):
+        pipe = make_norm_pipeline(clone(net).set_params(device=device))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no fallback to the grid
+            searches[device] = PackedSearchCV(pipe, grid, cv=3).fit(X, y)
+    cpu, gpu = searches["cpu"], searches["cuda"]
+    assert gpu.packed_
+    for key in ("split0_test_score", "split2_test_score", "mean_test_score"):
+        assert_allclose(gpu.cv_results_[key], cpu.cv_results_[key], atol=1e-3)
+    # the refit is the best candidate's own fit, on the GPU
+    assert next(gpu.best_estimator_[-1].net_.module_.parameters()).is_cuda
+    assert gpu.best_estimator_.predict(X[:5]).shape == (5,)
+
+
+def test_sweep_on_cuda_returns_a_model_that_predicts(cancer):
+    X, y = cancer
+    result = sweep(
+        X,
+        y,
+        scalings=("minmax", "standard"),
+        norms=("none", "batch"),
+        cv=3,
+        ensemble=2,
+        max_epochs=5,
+        device="cuda",
+    )
+    assert result.search.packed_
+    assert len(result.curves) > 0
+    proba = result.model.predict_proba(X)
+    assert proba.shape == (len(X), 2) and np.isfinite(proba).all()
+    assert result.model.score(X, y) > 0.9

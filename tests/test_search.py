@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.ensemble import VotingClassifier, VotingRegressor
@@ -151,6 +152,18 @@ def test_unpackable_grid_falls_back_with_a_warning(iris):
     with pytest.warns(UserWarning, match="no ensemble"):
         search = PackedSearchCV(pipe, grid, cv=2, ensemble=2).fit(X, y)
     assert not hasattr(search, "ensemble_estimator_")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without cuda")
+def test_a_device_this_torch_cannot_use_fails_each_fit_as_in_the_grid(iris):
+    # device="cuda" packs (the run trains on the GPU, tests/test_gpu.py); where
+    # torch has no CUDA, every member fails with the estimator's own message,
+    # as each of GridSearchCV's fits would, not with torch's assertion
+    X, y = iris
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS, device="cuda"))
+    search = PackedSearchCV(pipe, {"net__norm": ["none", "layer"]}, cv=2)
+    with pytest.raises(ValueError, match="this torch cannot use a cuda device"):
+        search.fit(X, y)
 
 
 def test_packed_search_warns_nothing_on_a_packable_grid(iris):
