@@ -103,6 +103,7 @@ class _Rows:
     active: torch.Tensor = field(init=False)  # (K,) bool: any real row
     full: bool = field(init=False)  # every member has all ``width`` rows real
     counts: list = field(init=False)  # ``sizes`` as Python ints
+    on: list = field(init=False)  # ``active`` as Python bools
     _parts: dict = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -112,6 +113,7 @@ class _Rows:
         self.active = self.sizes > 0
         self.full = bool((self.sizes == self.width).all())
         self.counts = self.sizes.tolist()
+        self.on = [c > 0 for c in self.counts]
 
     def narrow(self, start: int, length: int) -> _Rows:
         if (start, length) not in self._parts:
@@ -125,6 +127,12 @@ class _Rows:
         ``virtual_batch_size`` is None."""
         if virtual_batch_size is None:
             return self.mask
+        key = ("segments", virtual_batch_size)
+        if key not in self._parts:
+            self._parts[key] = self._segments(virtual_batch_size)
+        return self._parts[key]
+
+    def _segments(self, virtual_batch_size: int) -> torch.Tensor:
         n = self.sizes.clamp(min=1)
         chunks = (n // virtual_batch_size).clamp(min=1)
         small, extra = n // chunks, n % chunks
@@ -135,7 +143,8 @@ class _Rows:
             r // (small + 1)[:, None],
             extra[:, None] + (r - edge[:, None]) // small[:, None],
         )
-        n_seg = int(chunks.max())
+        # chunks.max(), from the Python counts (no wait for a GPU)
+        n_seg = max(max(max(c, 1) // virtual_batch_size, 1) for c in self.counts)
         one_hot = F.one_hot(seg.clamp(max=n_seg - 1), n_seg).float()
         return one_hot * self.mask
 
@@ -796,18 +805,20 @@ def _noise(
     """Dropout multipliers per hidden layer, each member's drawn from its own
     generator in the order and shape of its individual forward pass on the
     CPU (torch's dropout: ``empty_like(x).bernoulli_(1 - p).div_(1 - p)``),
-    then moved to ``device`` in one copy per layer."""
+    then moved to ``device`` in one copy per layer (from pinned memory to a
+    GPU, so the copy does not wait for the GPU's queue)."""
     widths = model.widths
     if not any(model.dropout):
         return [None] * len(widths)
-    noise = [torch.ones(model.n_members, width, w) for w in widths]
+    pinned = torch.device(device).type == "cuda"
+    noise = [torch.ones(model.n_members, width, w, pin_memory=pinned) for w in widths]
     for k, p in enumerate(model.dropout):
         if p <= 0 or sizes[k] == 0:
             continue
         for layer, w in enumerate(widths):
             mask = torch.empty(sizes[k], w).bernoulli_(1 - p, generator=generators[k])
             noise[layer][k, : sizes[k]] = mask.div_(1 - p)
-    return [n.to(device) for n in noise]
+    return [n.to(device, non_blocking=pinned) for n in noise]
 
 
 # -- losses and the optimizer --------------------------------------------------------
@@ -900,9 +911,15 @@ class _Adam:
             p.grad = None
 
     @torch.no_grad()
-    def step(self, active: torch.Tensor, everyone: bool | None = None) -> None:
+    def step(
+        self,
+        active: torch.Tensor,
+        everyone: bool | None = None,
+        on: list[bool] | None = None,
+    ) -> None:
         """One Adam step of the members where ``active``; the rest keep still.
-        ``everyone``: whether all are active, when the caller knows."""
+        ``everyone``: whether all are active, and ``on``: ``active`` as Python
+        bools, when the caller knows (no wait for a GPU)."""
         if everyone is None:
             everyone = bool(active.all())
         self._gather_grads()
@@ -916,7 +933,7 @@ class _Adam:
             self.alike = False
             for c in self.counts:
                 c.copy_(self.count)
-        on = active.tolist()
+        on = active.tolist() if on is None else on
         for (lr, decay), members in self.settings.items():
             members = [j for j in members if on[j]]
             if members:
@@ -1170,7 +1187,7 @@ class _Trainer:
                 # the usual step: a member without rows here has loss 0 and
                 # zero gradients, and the optimizer leaves it out
                 losses.sum().backward()
-                self.adam.step(rows.active, everyone)
+                self.adam.step(rows.active, everyone, rows.on)
                 loss_sum += losses.detach().double() * weight
                 row_sum += weight
                 continue

@@ -90,6 +90,12 @@ def _unpackable(estimator, param_grid, fit_params: dict) -> str | None:
             net.get_params()[key] is v or net.get_params()[key] == v for v in accepted
         ):
             return f"{key}={net.get_params()[key]!r} ({why})"
+    try:
+        kind = torch.device(net.device).type
+    except (RuntimeError, ValueError, TypeError):  # each fit names the problem
+        kind = "cpu"
+    if kind not in ("cpu", "cuda"):  # e.g. "mps": no float64 there
+        return f"device={net.device!r} (the engine runs on the CPU or a CUDA GPU)"
     if getattr(net, "class_weight", None) is not None:
         return "class_weight is set"
     if fit_params:
@@ -382,8 +388,9 @@ class PackedSearchCV(GridSearchCV):
     the packed run fits (an ensemble's) come back on the CPU, while
     ``best_estimator_`` is refit by its own ``fit`` on the GPU. Any other
     grid (or estimator setting the engine does not run: another optimizer,
-    callbacks, class or sample weights) falls back to ``GridSearchCV`` with
-    a warning naming the reason.
+    callbacks, class or sample weights, a device other than the CPU and
+    CUDA, such as Apple's ``"mps"``) falls back to ``GridSearchCV`` with a
+    warning naming the reason.
 
     Parameters
     ----------

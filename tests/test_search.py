@@ -166,6 +166,19 @@ def test_a_device_this_torch_cannot_use_fails_each_fit_as_in_the_grid(iris):
         search.fit(X, y)
 
 
+def test_a_device_the_engine_does_not_run_on_falls_back():
+    # Apple's mps has no float64, which the engine's scores use: the grid runs
+    # (where each fit names the device if this torch cannot use it)
+    from sknorm._search import _unpackable
+
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS, device="mps"))
+    reason = _unpackable(pipe, {"net__norm": ["none"]}, {})
+    assert reason == "device='mps' (the engine runs on the CPU or a CUDA GPU)"
+    for device in ("cpu", "cuda", "cuda:0"):
+        pipe.set_params(net__device=device)
+        assert _unpackable(pipe, {"net__norm": ["none"]}, {}) is None
+
+
 def test_packed_search_warns_nothing_on_a_packable_grid(iris):
     X, y = iris
     pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
