@@ -805,20 +805,20 @@ def _noise(
     """Dropout multipliers per hidden layer, each member's drawn from its own
     generator in the order and shape of its individual forward pass on the
     CPU (torch's dropout: ``empty_like(x).bernoulli_(1 - p).div_(1 - p)``),
-    then moved to ``device`` in one copy per layer (from pinned memory to a
-    GPU, so the copy does not wait for the GPU's queue)."""
+    then moved to ``device`` in one copy per layer. (Copies from pinned
+    memory would not wait for a GPU's queue; not done: never measured on a
+    GPU.)"""
     widths = model.widths
     if not any(model.dropout):
         return [None] * len(widths)
-    pinned = torch.device(device).type == "cuda"
-    noise = [torch.ones(model.n_members, width, w, pin_memory=pinned) for w in widths]
+    noise = [torch.ones(model.n_members, width, w) for w in widths]
     for k, p in enumerate(model.dropout):
         if p <= 0 or sizes[k] == 0:
             continue
         for layer, w in enumerate(widths):
             mask = torch.empty(sizes[k], w).bernoulli_(1 - p, generator=generators[k])
             noise[layer][k, : sizes[k]] = mask.div_(1 - p)
-    return [n.to(device, non_blocking=pinned) for n in noise]
+    return [n.to(device) for n in noise]
 
 
 # -- losses and the optimizer --------------------------------------------------------
