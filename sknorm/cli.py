@@ -293,6 +293,12 @@ def _add_run_arguments(group) -> None:
         "big enough to pay)",
     )
     group.add_argument(
+        "--device",
+        default="cpu",
+        help="where the networks train: cpu (default), or cuda for a GPU, where "
+        "the packed engine trains every candidate and fold as one stack",
+    )
+    group.add_argument(
         "--dask",
         metavar="ADDRESS",
         help="run the fits (grid engine) or the groups of members (packed engine) "
@@ -980,6 +986,7 @@ def _run(args, X, y):
             max_epochs=args.epochs,
             hidden_layer_sizes=args.hidden,
             batch_size=args.batch_size,
+            device=args.device,
             ensemble=args.ensemble,
             refit=False,  # the command writes no model
         )
@@ -1024,7 +1031,9 @@ def _settings(args) -> str:
     where = f"Dask scheduler {args.dask}" if args.dask else f"n_jobs={jobs}"
     return (
         f"hidden layers {args.hidden}, {args.epochs} epochs, "
-        f"batch size {args.batch_size}, seed {args.seed}; {args.engine} engine, "
+        f"batch size {args.batch_size}, seed {args.seed}; {args.engine} engine"
+        + ("" if args.device == "cpu" else f" on {args.device}")
+        + ", "
         + ("" if args.engine == "packed" or args.dask else "fits ")
         + f"run with {where}"
     )

@@ -60,6 +60,10 @@ QUICK_RUNS = {
         ["--quick"],
         ["| recipe | mean rank | mean fit s |", "| set | current | es |"],
     ),
+    "bench_selection.py": (
+        ["--quick"],
+        ["| set | max mean | median fold | min fold | mean - sem | oracle |"],
+    ),
     "bench_gpu.py": (
         ["--quick"],
         [

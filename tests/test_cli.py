@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from sklearn.datasets import load_diabetes, load_iris
 
 from sknorm import __version__
@@ -128,6 +129,15 @@ def test_cli_bad_csv_is_a_one_line_error(tmp_path, capsys, content, target, expe
     assert expected in lines[0]
     assert lines[0].startswith("sknorm sweep: error: ")
     assert "Traceback" not in captured.err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without cuda")
+def test_cli_device_this_torch_cannot_use_is_a_one_line_error(capsys):
+    # --device goes to every network (tests/test_gpu.py runs it on a GPU)
+    assert main(["sweep", "--device", "cuda", *TINY]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert "device='cuda': this torch cannot use a cuda device" in lines[0]
 
 
 def test_cli_missing_file_is_a_one_line_error(tmp_path, capsys):

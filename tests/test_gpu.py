@@ -135,3 +135,12 @@ def test_sweep_on_cuda_returns_a_model_that_predicts(cancer):
     proba = result.model.predict_proba(X)
     assert proba.shape == (len(X), 2) and np.isfinite(proba).all()
     assert result.model.score(X, y) > 0.9
+
+
+def test_the_command_sweeps_on_cuda(tmp_path, capsys):
+    from sknorm.cli import main
+
+    out = tmp_path / "report"
+    args = ["sweep", "--device", "cuda", "--cv", "2", "--epochs", "2", "--out"]
+    assert main([*args, str(out), "--hidden", "8", "--no-progress"]) == 0
+    assert "packed engine on cuda" in (out / "report.md").read_text()
