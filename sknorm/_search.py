@@ -18,6 +18,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
+from numbers import Integral
 from typing import Any
 
 import joblib
@@ -36,6 +37,7 @@ from sklearn.model_selection._validation import (
 )
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing, check_random_state
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import _num_samples, indexable
 from skorch.history import History
@@ -155,6 +157,17 @@ class _Fold:
     scored: tuple | None  # the test rows as predict takes them, float64
     raw_test: object = None  # the test rows as they came, for a scorer's own use
     raw_train: object = None  # ... and the training rows, for training scores
+    error: BaseException | None = None  # why the steps before the network failed
+
+
+def _failed_fold(y, test, error: BaseException) -> _Fold:
+    """A fold whose steps before the network failed to fit (or whose rows
+    the network refuses): its members fail with ``error``, as that fit would
+    in ``GridSearchCV``."""
+    y_test = None if test is None else _safe_indexing(y, test)
+    nothing = dict.fromkeys(("prep", "X", "y", "X_train", "y_train", "X_test"))
+    nothing |= {"heldout": None, "scored": None}
+    return _Fold(**nothing, fitted={}, y_test=y_test, error=error)
 
 
 def _prepare_fold(
@@ -248,6 +261,7 @@ class _Member:
     train: tuple | None = None
     valid: tuple | None = None
     error: str | None = None
+    exception: BaseException | None = None  # what made it fail, if it raised
     work: float = 0.0  # multiply-adds per epoch, roughly: its share of the run
 
 
@@ -428,8 +442,9 @@ class PackedSearchCV(GridSearchCV):
     pre_dispatch : int or str, default="2*n_jobs"
         Used by the fallback.
     ensemble : int, default=0
-        With ``k >= 2``, also the average of the ``k`` best candidates
-        (their probabilities for a classifier: soft voting): scored on the
+        With ``k >= 2`` (one scorer, or ``refit`` naming one of several;
+        not with a callable ``refit``), also the average of the ``k`` best
+        candidates (their probabilities for a classifier: soft voting): scored on the
         same folds from the members' predictions on their held-out rows (no
         more training), and, with ``refit``, fitted on all the data as
         scikit-learn's ``VotingClassifier`` or ``VotingRegressor`` (the best
@@ -498,6 +513,11 @@ n_splits_, refit_time_, multimetric_
     (True, 2)
     """
 
+    _parameter_constraints: dict = {
+        **GridSearchCV._parameter_constraints,
+        "ensemble": [Interval(Integral, 0, None, closed="left")],
+    }
+
     def __init__(
         self,
         estimator: BaseEstimator,
@@ -545,7 +565,9 @@ n_splits_, refit_time_, multimetric_
         self : PackedSearchCV
             The fitted search.
         """
+        self._validate_params()  # as GridSearchCV's fit, on the packed path too
         groups = params.pop("groups", None)
+        self._check_ensemble_setup()
         if self.ensemble and self.ensemble >= 2 and _several_outputs(y):
             raise ValueError(
                 f"ensemble={self.ensemble} averages candidates with scikit-learn's "
@@ -573,6 +595,27 @@ n_splits_, refit_time_, multimetric_
         extra = {} if groups is None else {"groups": groups}
         return super().fit(X, y, **extra, **params)
 
+    def _check_ensemble_setup(self) -> None:
+        """An ensemble ranks the candidates by one scorer and keeps the best
+        (``best_estimator_``) among them: settings where it cannot, refused
+        before any fit."""
+        if not (self.ensemble and self.ensemble >= 2):
+            return
+        if callable(self.refit):
+            raise ValueError(
+                f"ensemble={self.ensemble} averages the best candidates by mean "
+                "score, with the best as best_estimator_; a callable refit picks "
+                "best_estimator_ another way. Pass refit=True (or a scorer name), "
+                "or ensemble=0."
+            )
+        several = isinstance(self.scoring, list | tuple | set | dict)
+        if several and not isinstance(self.refit, str):
+            raise ValueError(
+                f"ensemble={self.ensemble} ranks the candidates by one scorer: "
+                f"with several scorers pass refit=<one of their names> (got "
+                f"refit={self.refit!r}), or ensemble=0."
+            )
+
     # -- the packed path ------------------------------------------------------
     def _members(self, X, y, splits, candidates, refit=False) -> list[_Member]:
         """One member per candidate x fold (candidate-major, as GridSearchCV
@@ -597,18 +640,21 @@ n_splits_, refit_time_, multimetric_
             for f, (train, test) in enumerate(splits):
                 if (p, f) not in folds:
                     step_prep = None if prep is None else clone(prep)
-                    if step_prep is not None:
-                        step_prep.set_params(**clone(prep_params, safe=False))
-                    folds[p, f] = _prepare_fold(
-                        step_prep,
-                        net,
-                        X,
-                        y,
-                        train,
-                        test,
-                        self.return_train_score and not refit,
-                        keep_raw=self._own_scoring and not refit,
-                    )
+                    try:
+                        if step_prep is not None:
+                            step_prep.set_params(**clone(prep_params, safe=False))
+                        folds[p, f] = _prepare_fold(
+                            step_prep,
+                            net,
+                            X,
+                            y,
+                            train,
+                            test,
+                            self.return_train_score and not refit,
+                            keep_raw=self._own_scoring and not refit,
+                        )
+                    except Exception as exc:  # as a failed fit in GridSearchCV
+                        folds[p, f] = _failed_fold(y, test, exc)
                 member_net = clone(net).set_params(**net_params)
                 members.append(
                     _Member(c, params, f, member_net, folds[p, f], _seed(member_net))
@@ -621,6 +667,8 @@ n_splits_, refit_time_, multimetric_
         ready, built, cache = [], [], {}
         for member in members:
             try:
+                if member.data.error is not None:
+                    raise member.data.error
                 member.net._validate_params()
                 _check_device(member.net.device)
                 _split_for_early_stopping(member, cache)
@@ -631,6 +679,7 @@ n_splits_, refit_time_, multimetric_
                 raise
             except Exception as exc:  # as a failed fit in GridSearchCV
                 member.error = f"{type(exc).__name__}: {exc}"
+                member.exception = exc
         if not ready:
             return ready, None
         net = ready[0].net
@@ -672,9 +721,13 @@ n_splits_, refit_time_, multimetric_
             return effective_n_jobs(self.n_jobs)
         return net.n_threads
 
-    def _failed(self, scorers, error: str) -> dict:
-        """``_fit_and_score``'s result for a failed fit."""
+    def _failed(self, scorers, error: str, exception=None) -> dict:
+        """``_fit_and_score``'s result for a failed fit; with ``error_score=
+        "raise"``, the fit's own exception (or, for a member that diverged in
+        the run, :class:`TrainingDivergedError`)."""
         if self.error_score == "raise":
+            if exception is not None:
+                raise exception
             raise TrainingDivergedError(error)
         if isinstance(scorers, dict) or hasattr(scorers, "_scorers"):
             names = scorers._scorers if hasattr(scorers, "_scorers") else scorers
@@ -738,7 +791,7 @@ n_splits_, refit_time_, multimetric_
             i = by_member.get(id(member))
             error = member.error if i is None else run.errors[i]
             if error is not None:
-                result = self._failed(scorers, error)
+                result = self._failed(scorers, error, member.exception)
             else:
                 result = self._scored(member, run, i, scorers)
             result.update(n_test_samples=len(member.data.y_test), fit_time=share)
@@ -755,6 +808,11 @@ n_splits_, refit_time_, multimetric_
         splits = list(cv.split(X, y, groups))
         self.n_splits_ = len(splits)
         candidates = list(ParameterGrid(self.param_grid))
+        if not splits or not candidates:  # GridSearchCV's words
+            raise ValueError(
+                "No fits were performed. Was the CV iterator empty? "
+                "Were there no candidates?"
+            )
         start = time.perf_counter()
         self._answers: dict[tuple[int, int], np.ndarray] = {}
         members = self._members(X, y, splits, candidates)
@@ -881,6 +939,8 @@ n_splits_, refit_time_, multimetric_
         for member in members:
             i = by_member.get(id(member))
             error = member.error if i is None else run.errors[i]
+            if member.exception is not None:
+                raise member.exception
             if error is not None:
                 raise TrainingDivergedError(f"The refit failed: {error}")
             history = _history(run.train_loss[i], run.valid_loss[i])

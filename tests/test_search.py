@@ -7,6 +7,7 @@ prediction flips, so the scores are compared with ``atol=0.02`` (one flipped
 row in 50) and, measured, agree exactly.
 """
 
+import re
 import warnings
 
 import numpy as np
@@ -19,6 +20,7 @@ from sklearn.ensemble import VotingClassifier, VotingRegressor
 from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedKFold
+from sklearn.utils._param_validation import InvalidParameterError
 
 from sknorm import (
     NormMLPClassifier,
@@ -324,3 +326,70 @@ def test_read_only_rows_become_tensors_of_a_copy():
         assert_array_equal(tensor.numpy(), rows)
     writable = np.ones((2, 3), dtype=np.float32)
     assert np.shares_memory(_float32(writable).numpy(), writable)  # no copy
+
+
+def test_a_failing_step_before_the_network_fails_its_candidates_only(iris):
+    # as in GridSearchCV: the fits of a bad scaling fail (error_score, a
+    # warning), the others go on; with error_score="raise", its own error
+    X, y = iris
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
+    grid = {"scale__method": ["standard", "bogus"], "net__norm": ["layer"]}
+    searches = []
+    for cls in (PackedSearchCV, GridSearchCV):
+        with pytest.warns(FitFailedWarning, match="2 fits failed out of a total of 4"):
+            searches.append(cls(pipe, grid, cv=2).fit(X, y))
+    for search in searches:
+        scores = search.cv_results_["mean_test_score"]
+        assert np.isfinite(scores[0]) and np.isnan(scores[1])
+        assert search.best_index_ == 0
+    with pytest.raises(InvalidParameterError, match="'method' parameter"):
+        PackedSearchCV(pipe, grid, cv=2, error_score="raise").fit(X, y)
+
+
+def test_error_score_raise_raises_a_members_own_error(iris):
+    X, y = iris
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
+    search = PackedSearchCV(pipe, {"net__norm": ["layer", "bogus"]}, cv=2)
+    with pytest.raises(InvalidParameterError, match="'norm' parameter"):
+        search.set_params(error_score="raise").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"error_score": "bogus"}, "'error_score' parameter"),
+        ({"cv": 1}, "'cv' parameter"),
+        ({"ensemble": "auto"}, "'ensemble' parameter"),
+        ({"ensemble": -3}, "'ensemble' parameter"),
+    ],
+)
+def test_the_search_validates_its_parameters_as_grid_search(iris, params, message):
+    X, y = iris
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
+    with pytest.raises(InvalidParameterError, match=message):
+        PackedSearchCV(pipe, GRID, **params).fit(X, y)
+
+
+def test_an_empty_cv_iterator_is_grid_searchs_error(iris):
+    X, y = iris
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
+    with pytest.raises(ValueError, match="No fits were performed"):
+        PackedSearchCV(pipe, GRID, cv=[]).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    "scoring, refit, message",
+    [
+        (["accuracy", "neg_log_loss"], False, "pass refit=<one of their names>"),
+        ({"a": "accuracy", "b": "neg_log_loss"}, True, "pass refit=<one of"),
+        (None, lambda results: 0, "a callable refit"),
+    ],
+)
+def test_an_ensemble_needs_one_scorer_to_rank_by(iris, scoring, refit, message):
+    # refused before any fit, where it raised a KeyError after the whole run
+    # (several scorers) or left best_estimator_ out (a callable refit)
+    X, y = iris
+    pipe = make_norm_pipeline(NormMLPClassifier(**SETTINGS))
+    search = PackedSearchCV(pipe, GRID, cv=2, scoring=scoring, refit=refit, ensemble=2)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        search.fit(X, y)
