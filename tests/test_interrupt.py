@@ -221,3 +221,31 @@ def test_ctrl_c_stops_the_command_with_exit_130_and_no_report(tmp_path):
     assert last.endswith("interrupted; no report was written"), done.stdout
     assert "Traceback" not in done.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line_and_exit_130(tmp_path):
+    # the console script's module imports sknorm (torch, scikit-learn: about
+    # two seconds) inside its main, so a Ctrl-C then is caught too; here the
+    # import of sknorm waits until the signal comes
+    script = (
+        "import importlib.abc, sys, time\n"
+        "class Slow(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name == 'sknorm':\n"
+        "            print('TRAINING', flush=True)\n"
+        "            time.sleep(120)\n"
+        "sys.meta_path.insert(0, Slow())\n"
+        "import _sknorm_cli\n"
+        "sys.exit(_sknorm_cli.main(['sweep', '--out', 'report']))\n"
+    )
+    done = _interrupt([sys.executable, "-c", script], cwd=tmp_path, timeout=100)
+    assert done.returncode == 130, done.stdout
+    assert done.stdout.strip() == (
+        "sknorm: interrupted while starting; nothing was written"
+    ), done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_console_script_runs_the_command(run_python):
+    out = run_python("-c", "import _sknorm_cli; _sknorm_cli.main(['--version'])")
+    assert out.stdout.startswith("sknorm ")
