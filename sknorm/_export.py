@@ -42,7 +42,7 @@ from torch import nn
 
 from ._estimators import NormMLPClassifier, NormMLPRegressor
 from ._optional import import_optional
-from ._persist import writable_path
+from ._persist import writable_path, written
 from ._pipeline import voting_members
 from ._scalers import (
     AFFINE_SCALINGS,
@@ -411,26 +411,32 @@ VotingClassifier or VotingRegressor
         ):
             raise
         onnx = import_optional("onnx", "onnx", "ONNX export")
-        onnx.save(_onnx_model(model), str(path))
+        with written(path):
+            onnx.save(_onnx_model(model), str(path))
         return path
     example = (torch.zeros(2, _n_features(model)),)
     dynamic = ({0: torch.export.Dim("batch")},)
     if format == "torch_export":
         program = torch.export.export(module, example, dynamic_shapes=dynamic)
-        torch.export.save(program, path)
+        with written(path):
+            torch.export.save(program, path)
     else:
+        onnx = import_optional("onnx", "onnx", "ONNX export")
         import_optional("onnxscript", "onnx", "ONNX export")
         with _quiet_torch_onnx():
-            torch.onnx.export(
+            # no path here: given one, torch also writes (and empties) a
+            # "<name>.onnx.data" beside it; the model is saved as one file
+            program = torch.onnx.export(
                 module,
                 example,
-                str(path),
                 input_names=["X"],
                 output_names=[_ONNX_OUTPUT],
                 dynamic_shapes=dynamic,
                 dynamo=True,
                 verbose=False,
             )
+        with written(path):
+            onnx.save(program.model_proto, str(path))
     return path
 
 

@@ -17,9 +17,11 @@ member stored as a pipeline or estimator is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +100,8 @@ class _Writer:
 
     def tensor(self, t: torch.Tensor) -> str:
         key = f"t{len(self.tensors)}"
-        self.tensors[key] = t
+        # a storage of its own, as load requires (_check_storages)
+        self.tensors[key] = t.detach().clone(memory_format=torch.contiguous_format)
         return key
 
     def value(self, v, where: str = "model"):
@@ -140,6 +143,26 @@ class _Writer:
 
     def state(self, attrs: dict, where: str) -> dict:
         return {k: self.value(v, f"{where}.{k}") for k, v in attrs.items()}
+
+
+def _check_storages(tensors, path) -> None:
+    """Every tensor of the file on a storage of its own: sknorm.save writes
+    them so, and tensors sharing one storage would each pass
+    :func:`_check_tensor` while the model built from them allocates each
+    anew (a file of 1 MB asking for 200 MB, measured)."""
+    if not isinstance(tensors, dict):
+        return  # the configuration check names the problem
+    seen: set[int] = set()
+    for t in tensors.values():
+        if not isinstance(t, torch.Tensor) or t.untyped_storage().nbytes() == 0:
+            continue
+        pointer = t.untyped_storage().data_ptr()
+        if pointer in seen or t.storage_offset() != 0:
+            raise ValueError(
+                f"{path} is not a safe sknorm model file, so it was not loaded: "
+                "its tensors share storage, which sknorm.save never writes."
+            )
+        seen.add(pointer)
 
 
 def _check_tensor(t, key: str) -> torch.Tensor:
@@ -406,8 +429,23 @@ VotingClassifier or VotingRegressor
         "config": json.dumps(config),
         "tensors": w.tensors,
     }
-    torch.save(payload, path)
+    with written(path):
+        torch.save(payload, path)
     return path
+
+
+@contextlib.contextmanager
+def written(path: Path) -> Iterator[None]:
+    """Writing ``path``: torch's writers fail with a RuntimeError that does
+    not name it (``[enforce fail at inline_container.cc] ... open file
+    failed``); an OSError naming the path instead."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if "open file failed" not in str(exc) and "file write failed" not in str(exc):
+            raise
+        reason = str(exc).rsplit("strerror:", 1)[-1].strip() or "write failed"
+        raise OSError(f"Could not write {path}: {reason}.") from None
 
 
 def writable_path(path: str | os.PathLike, example: str) -> Path:
@@ -424,6 +462,10 @@ def writable_path(path: str | os.PathLike, example: str) -> Path:
             f"The folder {path.parent} does not exist; create it first, or write "
             "somewhere else."
         )
+    if not os.access(path.parent, os.W_OK) or (
+        path.exists() and not os.access(path, os.W_OK)
+    ):
+        raise PermissionError(f"{path} cannot be written here (permission denied).")
     return path
 
 
@@ -580,6 +622,7 @@ def _read_payload(path) -> dict:
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path} is not an sknorm model file written by sknorm.save.")
+    _check_storages(payload.get("tensors"), path)
     if payload.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{path} uses sknorm file format {payload.get('format_version')} "

@@ -114,7 +114,13 @@ def test_onnx_export(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     X_train, y_train, X_test, _ = _split(*load_breast_cancer(return_X_y=True))
     pipe = make_norm_pipeline(NormMLPClassifier(**FAST)).fit(X_train, y_train)
+    # one file: nothing written beside it (torch's "<name>.onnx.data" was,
+    # emptying a file of that name)
+    (tmp_path / "model.onnx.data").write_text("the user's own")
     path = export(pipe, tmp_path / "model.onnx", format="onnx")
+    assert (tmp_path / "model.onnx.data").read_text() == "the user's own"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["model.onnx", "model.onnx.data"]
     session = ort.InferenceSession(str(path))
     (out,) = session.run(None, {"X": X_test.astype(np.float32)})
     assert_allclose(out, pipe.predict_proba(X_test), atol=1e-4)

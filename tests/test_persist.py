@@ -142,6 +142,31 @@ def test_tampered_file_is_refused_and_runs_nothing(tmp_path, iris_pipe):
         load(tmp_path / "model.pkl")
 
 
+def test_tensors_sharing_one_storage_are_refused(tmp_path, iris_pipe):
+    # a crafted file whose tensors are views of one storage: each passes the
+    # per-tensor size check, but the model built from them would allocate
+    # each anew (memory many times the file's size)
+    pipe, _ = iris_pipe
+    path = save(pipe, tmp_path / "model.sknorm")
+    payload = torch.load(path, weights_only=True)
+    tensors = payload["tensors"]
+    shared = torch.zeros(max(t.numel() for t in tensors.values()))
+    for key, t in tensors.items():
+        if t.dtype == torch.float32:
+            tensors[key] = shared[: t.numel()].view(t.shape)
+    torch.save(payload, tmp_path / "crafted.sknorm")
+    with pytest.raises(ValueError, match="its tensors share storage"):
+        load(tmp_path / "crafted.sknorm")
+    load(path)  # what save writes passes
+
+
+def test_an_unwritable_target_is_an_os_error_naming_it(tmp_path, iris_pipe):
+    pipe, _ = iris_pipe
+    # (an OSError naming the path, where torch's writer raised a RuntimeError)
+    with pytest.raises(OSError, match=r"^/proc/self/model\.sknorm cannot be written"):
+        save(pipe, "/proc/self/model.sknorm")
+
+
 def test_shape_mismatch_is_named(tmp_path, iris_pipe):
     pipe, _ = iris_pipe
     path = save(pipe, tmp_path / "m")
