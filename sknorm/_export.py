@@ -446,6 +446,9 @@ VotingClassifier or VotingRegressor
 def _onnx_key(value) -> str:
     """The string a category is fed to the ONNX model as: ``str(value)``, or
     ``""`` for a blank."""
+    if isinstance(value, np.datetime64 | np.timedelta64):
+        # as the column's own values print (a Timestamp, not numpy's "T" form)
+        value = pd.Timestamp(value) if value.dtype.kind == "M" else pd.Timedelta(value)
     return "" if pd.isna(value) else str(value)
 
 

@@ -89,6 +89,9 @@ _NUMPY_TYPES = {
     for t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64)
 }
 _ARRAY_KINDS = "biuf"
+#: datetime64 and timedelta64 arrays (the categories of a column of dates),
+#: stored as their int64 counts
+_TIME_KINDS = "Mm"
 MAX_DEPTH = 64
 
 
@@ -136,8 +139,13 @@ class _Writer:
         if v.dtype.kind in _ARRAY_KINDS:
             t = torch.from_numpy(np.ascontiguousarray(v)).clone()
             return {"__tensor__": self.tensor(t), "dtype": v.dtype.str}
+        if v.dtype.kind in _TIME_KINDS:  # their int64 counts, read in their unit
+            t = torch.from_numpy(np.ascontiguousarray(v).view(np.int64)).clone()
+            return {"__tensor__": self.tensor(t), "dtype": v.dtype.str}
         if v.dtype.kind not in "UO":
-            raise TypeError(f"cannot store a {v.dtype} array in the safe format")
+            raise TypeError(
+                f"cannot store a {v.dtype} array in the safe format (in {where})"
+            )
         items = [self.value(x, where) for x in v.ravel().tolist()]
         return {"__array__": items, "kind": v.dtype.kind, "shape": list(v.shape)}
 
@@ -180,7 +188,7 @@ def _check_tensor(t, key: str) -> torch.Tensor:
 
 def _numeric_dtype(text) -> np.dtype:
     dtype = np.dtype(str(text))
-    if dtype.kind not in _ARRAY_KINDS or dtype.itemsize > 16:
+    if dtype.kind not in _ARRAY_KINDS + _TIME_KINDS or dtype.itemsize > 16:
         raise ValueError(f"unsupported dtype {text!r}")
     return dtype
 

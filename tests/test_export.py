@@ -534,3 +534,26 @@ def test_export_names_what_to_pass_and_refuses_bad_paths_before_writing(tmp_path
         export(result.model, tmp_path / "nope" / "m.pt2")
     assert list(tmp_path.iterdir()) == []
     assert export(result.model, tmp_path / "m.pt2").exists()
+
+
+def _dates_as_categories():
+    """A table whose column of dates is a pandas Categorical, and its model."""
+    rng = np.random.default_rng(0)
+    days = pd.to_datetime(["2020-01-01", "2021-06-15"])
+    X = pd.DataFrame(
+        {"a": rng.normal(size=80), "when": pd.Categorical(rng.choice(days, 80))}
+    )
+    y = np.where(X["when"] == days[0], "early", "late")
+    return make_norm_pipeline(NormMLPClassifier(**FAST)).fit(X, y), X
+
+
+def test_a_categorical_of_dates_is_fed_as_its_values_print(tmp_path):
+    # str(value) of the column's Timestamps ("2020-01-01 00:00:00"): the keys
+    # were numpy's "2020-01-01T00:00:00.000000", so every row read as unseen
+    ort = pytest.importorskip("onnxruntime")
+    pipe, X = _dates_as_categories()
+    path = export(pipe, tmp_path / "m.onnx", format="onnx")
+    session = ort.InferenceSession(str(path))
+    when = np.array([[str(v)] for v in X["when"]], dtype=object)
+    (out,) = session.run(None, {"a": X[["a"]].to_numpy(), "when": when})
+    assert_allclose(out, pipe.predict_proba(X), atol=1e-5)

@@ -676,3 +676,19 @@ def test_load_says_why_a_file_is_not_one_it_reads(tmp_path, iris_pipe):
             load(tmp_path / name)
         assert reason in str(info.value), name
         assert "weights_only" not in str(info.value)  # torch's unsafe advice
+
+
+def test_a_categorical_of_dates_round_trips(tmp_path):
+    # its categories are a datetime64 array (stored as int64 counts); it was
+    # a TypeError that did not say where
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    days = pd.to_datetime(["2020-01-01", "2021-06-15"])
+    X = pd.DataFrame(
+        {"a": rng.normal(size=80), "when": pd.Categorical(rng.choice(days, 80))}
+    )
+    y = np.where(X["when"] == days[0], "early", "late")
+    pipe = make_norm_pipeline(NormMLPClassifier(**FAST)).fit(X, y)
+    loaded = load(save(pipe, tmp_path / "m.sknorm"))
+    assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
