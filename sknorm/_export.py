@@ -395,6 +395,12 @@ VotingClassifier or VotingRegressor
     check_model_given(model, "sknorm.export")
     suffix = _SUFFIXES[format]
     given = Path(path).suffix.lower()
+    if given == ".sknorm":  # save's format: a mistake, not a choice
+        raise ValueError(
+            f"{os.fspath(path)!r} ends in .sknorm, the file sknorm.save writes "
+            f"(loaded with sknorm.load); export writes a {suffix} file: use a "
+            f"path ending in {suffix}, or sknorm.save(model, path)."
+        )
     named = {s: f for f, s in _SUFFIXES.items()}.get(given, format)
     if named != format:  # the other format's suffix: a mistake, not a choice
         raise ValueError(

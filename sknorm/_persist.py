@@ -381,7 +381,8 @@ VotingClassifier or VotingRegressor
         class) are not kept: they are saved as their defaults, with a
         warning.
     path : str or path-like
-        The file to write.
+        The file to write (``.sknorm`` by convention; not ``.onnx`` or
+        ``.pt2``, which :func:`~sknorm.export` writes).
 
     Returns
     -------
@@ -389,6 +390,8 @@ VotingClassifier or VotingRegressor
 
     Raises
     ------
+    ValueError
+        When ``path`` ends in ``.onnx`` or ``.pt2``.
     TypeError
         When a step, or an ensemble's member, cannot be stored; the message
         names it.
@@ -423,6 +426,12 @@ VotingClassifier or VotingRegressor
     'FrozenEstimator'
     """
     check_model_given(model, "sknorm.save")
+    if Path(path).suffix.lower() in (".onnx", ".pt2"):  # export's formats
+        raise ValueError(
+            f"{os.fspath(path)!r} ends in {Path(path).suffix}, a file sknorm.export "
+            "writes; sknorm.save writes its own safe format: use a path ending "
+            "in .sknorm, or sknorm.export(model, path) for an exported model."
+        )
     path = writable_path(path, "model.sknorm")
     w = _Writer()
     members = voting_members(model)

@@ -143,6 +143,8 @@ def test_export_errors(tmp_path):
         export(standard, tmp_path / "m.pt2", format="onnx")
     with pytest.raises(ValueError, match=r"ends in \.onnx, but format='torch_exp"):
         export(standard, tmp_path / "m.ONNX")
+    with pytest.raises(ValueError, match=r"ends in \.sknorm, the file sknorm\.save"):
+        export(standard, tmp_path / "m.sknorm")
     assert not list(tmp_path.iterdir())
 
 

@@ -692,3 +692,11 @@ def test_a_categorical_of_dates_round_trips(tmp_path):
     pipe = make_norm_pipeline(NormMLPClassifier(**FAST)).fit(X, y)
     loaded = load(save(pipe, tmp_path / "m.sknorm"))
     assert_array_equal(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "model.PT2"])
+def test_save_refuses_the_suffixes_export_writes(tmp_path, iris_pipe, name):
+    pipe, _ = iris_pipe
+    with pytest.raises(ValueError, match=r"sknorm\.save writes its own safe format"):
+        save(pipe, tmp_path / name)
+    assert not list(tmp_path.iterdir())
