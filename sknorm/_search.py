@@ -430,9 +430,9 @@ class PackedSearchCV(GridSearchCV):
         no process to start); -1 means every core. None takes the estimator's
         ``n_threads`` (None there: every core this process may use when the
         stack is big enough to pay, else one); on a GPU, one stack. Under
-        joblib's Dask backend (``with joblib.parallel_config(backend=
-        "dask")``, as ``GridSearchCV`` runs its fits there), each group is one
-        task on the cluster instead, run by a worker with one torch thread; -1 then
+        joblib's Dask backend (``with joblib.parallel_config(backend="dask")``,
+        as ``GridSearchCV`` runs its fits there), each group is one task on
+        the cluster instead, run by a worker with one torch thread; -1 then
         means every thread of the cluster. The fallback uses ``n_jobs`` as
         ``GridSearchCV`` does.
     return_train_score : bool, default=False
@@ -442,11 +442,11 @@ class PackedSearchCV(GridSearchCV):
     pre_dispatch : int or str, default="2*n_jobs"
         Used by the fallback.
     ensemble : int, default=0
-        With ``k >= 2`` (one scorer, or ``refit`` naming one of several;
-        not with a callable ``refit``), also the average of the ``k`` best
-        candidates (their probabilities for a classifier: soft voting): scored on the
-        same folds from the members' predictions on their held-out rows (no
-        more training), and, with ``refit``, fitted on all the data as
+        With ``k >= 2`` (one scorer, or ``refit`` naming one of several; not
+        with a callable ``refit``), also the average of the ``k`` best
+        candidates (their probabilities for a classifier: soft voting): scored
+        on the same folds from the members' predictions on their held-out rows
+        (no more training), and, with ``refit``, fitted on all the data as
         scikit-learn's ``VotingClassifier`` or ``VotingRegressor`` (the best
         candidate is ``best_estimator_`` itself; the other ``k - 1`` train in
         one packed run). Packed engine only: the fallback would need
